@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Configuration: defaults, the config file and the command line.
+ *
+ * Precedence is command line > file > defaults. Every key can be given in the
+ * file as "key = value" and on the command line as "--key value" or
+ * "--key=value". Any invalid value is an error that names where it came from;
+ * nothing falls back silently.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum tcpack_mode {
+	TCPACK_MODE_ONESHOT,
+	TCPACK_MODE_LINE,
+	TCPACK_MODE_ECHO,
+	TCPACK_MODE_DISCARD,
+};
+
+#define TCPACK_REPLY_MAX	4096u		/* decoded bytes of reply / error-reply */
+#define TCPACK_MESSAGE_MAX	(1u << 20)	/* upper bound of max-message */
+#define TCPACK_LISTEN_MAX	16u
+#define TCPACK_ERR_MAX		512u		/* size of an error text buffer */
+
+struct tcpack_listen_addr {
+	struct sockaddr_storage addr;
+	socklen_t len;
+};
+
+struct tcpack_config {
+	enum tcpack_mode mode;
+	uint8_t reply[TCPACK_REPLY_MAX];
+	size_t reply_len;
+	uint8_t error_reply[TCPACK_REPLY_MAX];
+	size_t error_reply_len;
+	size_t max_message;		/* bytes of one message (line: without its ending) */
+	struct tcpack_listen_addr listen[TCPACK_LISTEN_MAX];
+	unsigned int n_listen;
+	int log_level;			/* syslog LOG_ERR .. LOG_DEBUG */
+	size_t log_data_max;		/* bytes of client data quoted in a log line */
+	unsigned int log_rate_limit;	/* client-triggered log lines per second, 0 = no limit */
+	unsigned int max_connections;
+	uint64_t idle_timeout_ms;	/* 0 = never */
+	uint64_t shutdown_timeout_ms;
+	size_t max_pending;		/* bytes owed to one client before its reads pause */
+	unsigned int buffer_count;	/* provided receive buffers, a power of two */
+	size_t buffer_size;		/* bytes of one provided buffer */
+	char config_path[4096];		/* file read, "" when none */
+
+	/* private to config.c */
+	bool listen_set_by_args;
+};
+
+/**
+ * tcpack_config_init() - fill @c with the built-in defaults.
+ */
+void tcpack_config_init(struct tcpack_config *c);
+
+/**
+ * tcpack_config_set() - parse @value for @key into @c.
+ * @err: receives a one-line reason on failure (TCPACK_ERR_MAX bytes).
+ *
+ * "listen" appends (up to TCPACK_LISTEN_MAX); every other key replaces.
+ *
+ * Return: 0, -ENOENT for an unknown key, -EINVAL for a bad value, -E2BIG for
+ * a value over its limit. @c is unchanged on failure.
+ */
+int tcpack_config_set(struct tcpack_config *c, const char *key, const char *value, char *err);
+
+/**
+ * tcpack_config_load_file() - read "key = value" lines from @path into @c.
+ * @must_exist: false lets a missing file be skipped (returns 0).
+ *
+ * Blank lines and lines starting with '#' are skipped. A value may be wrapped
+ * in double quotes to keep leading or trailing blanks.
+ *
+ * Return: 0 or a negative errno; @err then reads "PATH:LINE: KEY: reason".
+ */
+int tcpack_config_load_file(struct tcpack_config *c, const char *path, bool must_exist, char *err);
+
+enum tcpack_cli_action {
+	TCPACK_CLI_RUN,
+	TCPACK_CLI_HELP,
+	TCPACK_CLI_VERSION,
+	TCPACK_CLI_CHECK,	/* --check-config: validate, print, exit */
+};
+
+/**
+ * tcpack_config_from_args() - the whole precedence chain: defaults, then the
+ * config file (--config, or the default path if it exists), then every other
+ * command line option.
+ * @ret_action: what main() should do.
+ *
+ * Return: 0, or a negative errno with @err set; main() exits 2 on failure.
+ */
+int tcpack_config_from_args(struct tcpack_config *c, int argc, char **argv,
+			    enum tcpack_cli_action *ret_action, char *err);
+
+/**
+ * tcpack_config_usage() - the --help text.
+ */
+const char *tcpack_config_usage(void);
+
+const char *tcpack_mode_name(enum tcpack_mode mode);
+
+/**
+ * tcpack_parse_listen() - parse "A.B.C.D:PORT" or "[IPV6]:PORT".
+ * Return: 0 or -EINVAL; @ret untouched on failure.
+ */
+int tcpack_parse_listen(const char *s, struct tcpack_listen_addr *ret);
+
+/**
+ * tcpack_format_addr() - "A.B.C.D:PORT" / "[IPV6]:PORT" into @buf
+ * (at least TCPACK_ADDR_STRLEN bytes). Return: @buf.
+ */
+#define TCPACK_ADDR_STRLEN 64
+char *tcpack_format_addr(const struct sockaddr *sa, char *buf);

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * One client connection: what it has received, what it is owed, and where it
+ * is in its life. Engine-neutral: the engine (io_uring loop, or another)
+ * feeds it bytes and events and asks it what to send; the connection never
+ * does I/O itself, except getpeername() for logging.
+ *
+ * Life:  OPEN ──(server is done: oneshot replied, line too long, drain)──▶
+ *        FINISHING ──(output sent; engine shuts down writing)──▶ LINGER
+ *        ──(peer's EOF, error or linger timeout)──▶ closed.
+ *        OPEN ──(peer's EOF)──▶ PEER_DONE ──(output sent)──▶ closed.
+ * LINGER reads and discards until the peer closes, so closing never meets
+ * unread data, which would make the kernel reset the connection and throw
+ * away replies still in the send queue.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "tcpack/config.h"
+#include "tcpack/proto.h"
+#include "tcpack/timer.h"
+
+/* Counters of one worker. Plain integers: only their worker writes them. */
+struct tcpack_stats {
+	uint64_t conns_now;
+	uint64_t conns_total;
+	uint64_t messages;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t errors;	/* resets, too long lines, timeouts, rejected connections */
+};
+
+enum tcpack_conn_phase {
+	TCPACK_CONN_OPEN,
+	TCPACK_CONN_FINISHING,
+	TCPACK_CONN_LINGER,
+	TCPACK_CONN_PEER_DONE,
+	TCPACK_CONN_DONE,	/* close now */
+};
+
+struct tcpack_buf {
+	uint8_t *data;
+	size_t len;
+	size_t off;	/* bytes already consumed from the front */
+	size_t cap;
+};
+
+struct tcpack_conn {
+	const struct tcpack_config *cfg;
+	struct tcpack_stats *stats;
+	int fd;
+	enum tcpack_conn_phase phase;
+
+	bool draining;		/* server is stopping: finish after owed replies */
+	bool got_message;	/* oneshot: the one message has arrived */
+	bool peer_known;
+	struct sockaddr_storage peer;
+
+	struct tcpack_line line;
+	struct tcpack_buf partial;	/* line: head of an unfinished message, for the log */
+	struct tcpack_buf stash;	/* line: input held back while output is over max-pending */
+	struct tcpack_buf tx;		/* being sent; stable while a send is in flight */
+	struct tcpack_buf queue;	/* appended to while tx is in flight */
+
+	uint64_t bytes_in, bytes_out, messages;
+	struct tcpack_timer timer;
+
+	/* Owned by the engine. */
+	uint32_t slot, gen;
+	uint16_t refs;		/* operations in flight */
+	bool recv_armed, recv_cancelled, send_inflight, closing, dirty;
+	uint32_t next_dirty;
+};
+
+/**
+ * tcpack_conn_init() - a freshly accepted connection; @c must be zeroed.
+ * @cfg and @stats must outlive the connection.
+ */
+void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config *cfg,
+		      struct tcpack_stats *stats);
+
+/**
+ * tcpack_conn_closing() - the engine is closing the fd now: log the
+ * connection's summary while its peer can still be named. The fd is
+ * forgotten (set to -1).
+ */
+void tcpack_conn_closing(struct tcpack_conn *c);
+
+/**
+ * tcpack_conn_deinit() - free what the connection holds and log a summary.
+ * Does not close the fd. Safe on a zeroed or already deinitialised conn.
+ */
+void tcpack_conn_deinit(struct tcpack_conn *c);
+
+/**
+ * tcpack_conn_input() - bytes received. Consumes all of @buf (copies what it
+ * keeps), appends owed replies to the output, may move the phase on.
+ */
+void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len);
+
+/** tcpack_conn_eof() - the peer will send nothing more. */
+void tcpack_conn_eof(struct tcpack_conn *c);
+
+/**
+ * tcpack_conn_error() - a receive or send failed with @err (negative errno);
+ * the connection is DONE.
+ */
+void tcpack_conn_error(struct tcpack_conn *c, int err, const char *op);
+
+/** tcpack_conn_timeout() - its timer expired: idle or linger timeout. */
+void tcpack_conn_timeout(struct tcpack_conn *c);
+
+/** tcpack_conn_drain() - the server is stopping: finish once owed replies are out. */
+void tcpack_conn_drain(struct tcpack_conn *c);
+
+/**
+ * tcpack_conn_output() - the bytes to send next; 0 when nothing is owed.
+ * The returned range stays valid and unchanged until tcpack_conn_sent().
+ */
+size_t tcpack_conn_output(struct tcpack_conn *c, const uint8_t **ret);
+
+/**
+ * tcpack_conn_sent() - @n bytes of the range from tcpack_conn_output() were
+ * sent. Resumes held-back input once the output is drained.
+ */
+void tcpack_conn_sent(struct tcpack_conn *c, size_t n);
+
+/** tcpack_conn_pending() - bytes owed and not yet sent. */
+size_t tcpack_conn_pending(const struct tcpack_conn *c);
+
+/**
+ * tcpack_conn_wants_input() - whether the engine should keep a receive armed:
+ * false once the peer closed, and while the output is over max-pending.
+ */
+bool tcpack_conn_wants_input(const struct tcpack_conn *c);
+
+/**
+ * tcpack_conn_shut() - the engine shut down writing (FINISHING with nothing
+ * left to send): the connection now lingers.
+ */
+void tcpack_conn_shut(struct tcpack_conn *c);
+
+/**
+ * tcpack_conn_deadline_ms() - how long from now until the connection's timer
+ * should fire (idle or linger timeout); 0 = no timer.
+ */
+uint64_t tcpack_conn_deadline_ms(const struct tcpack_conn *c);
+
+/** tcpack_conn_peer() - the peer's address (getpeername, once). NULL if unknown. */
+const struct sockaddr *tcpack_conn_peer(struct tcpack_conn *c);
+
+#define TCPACK_LINGER_MS 2000u

@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "tcpack/conn.h"
+#include "tcpack/escape.h"
+#include "tcpack/log.h"
+
+/* Append @len bytes; buffers grow by doubling and never shrink while in use. */
+static int buf_append(struct tcpack_buf *b, const void *data, size_t len)
+{
+	if (!len)
+		return 0;
+	if (b->off && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		uint8_t *p;
+
+		while (cap < b->len + len)
+			cap *= 2;
+		p = realloc(b->data, cap);
+		if (!p)
+			return -ENOMEM;
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+static void buf_free(struct tcpack_buf *b)
+{
+	free(b->data);
+	*b = (struct tcpack_buf){ 0 };
+}
+
+static size_t buf_used(const struct tcpack_buf *b)
+{
+	return b->len - b->off;
+}
+
+const struct sockaddr *tcpack_conn_peer(struct tcpack_conn *c)
+{
+	if (!c->peer_known && c->fd >= 0) {
+		socklen_t len = sizeof(c->peer);
+
+		if (getpeername(c->fd, (struct sockaddr *)&c->peer, &len) < 0)
+			c->peer.ss_family = AF_UNSPEC;
+		c->peer_known = true;
+	}
+	return !c->peer_known || c->peer.ss_family == AF_UNSPEC ? NULL : (const struct sockaddr *)&c->peer;
+}
+
+/*
+ * Log a client event quoting up to log-data-max bytes of @data (of a
+ * message @total bytes long).
+ */
+__attribute__((format(printf, 6, 7)))
+static void log_data(struct tcpack_conn *c, int level, const uint8_t *data, size_t len,
+		     size_t total, const char *fmt, ...)
+{
+	char addr[TCPACK_ADDR_STRLEN], what[256];
+	char *esc = NULL;
+	size_t shown = 0, quote = len < c->cfg->log_data_max ? len : c->cfg->log_data_max;
+	va_list ap;
+
+	if (!tcpack_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+
+	if (quote) {
+		esc = malloc(TCPACK_ESCAPE_SIZE(quote));
+		if (esc)
+			shown = tcpack_escape_log(data, quote, esc, TCPACK_ESCAPE_SIZE(quote));
+	}
+	tcpack_log_event(level, &(struct tcpack_log_fields){
+				.remote = tcpack_conn_peer(c),
+				.bytes = (long long)total,
+				.data = esc ? esc : "",
+				.mode = tcpack_mode_name(c->cfg->mode),
+			 },
+			 "%s: %s%s%s%s", tcpack_format_addr(tcpack_conn_peer(c), addr), what,
+			 esc ? ": " : "", esc ? esc : "", shown < total && esc ? " [truncated]" : "");
+	free(esc);
+}
+
+__attribute__((format(printf, 3, 4)))
+static void log_conn(struct tcpack_conn *c, int level, const char *fmt, ...)
+{
+	char addr[TCPACK_ADDR_STRLEN], what[256];
+	va_list ap;
+
+	if (!tcpack_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	tcpack_log_event(level, &(struct tcpack_log_fields){
+				.remote = tcpack_conn_peer(c),
+				.bytes = -1,
+				.mode = tcpack_mode_name(c->cfg->mode),
+			 },
+			 "%s: %s", tcpack_format_addr(tcpack_conn_peer(c), addr), what);
+}
+
+void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config *cfg,
+		      struct tcpack_stats *stats)
+{
+	c->cfg = cfg;
+	c->stats = stats;
+	c->fd = fd;
+	c->phase = TCPACK_CONN_OPEN;
+	stats->conns_now++;
+	stats->conns_total++;
+}
+
+void tcpack_conn_closing(struct tcpack_conn *c)
+{
+	if (c->cfg->mode != TCPACK_MODE_ONESHOT)
+		log_conn(c, LOG_DEBUG, "closed after %llu bytes in, %llu out, %llu messages",
+			 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+			 (unsigned long long)c->messages);
+	c->fd = -1;
+}
+
+void tcpack_conn_deinit(struct tcpack_conn *c)
+{
+	if (!c->stats)
+		return;
+	c->stats->conns_now--;
+	c->stats = NULL;
+	buf_free(&c->partial);
+	buf_free(&c->stash);
+	buf_free(&c->tx);
+	buf_free(&c->queue);
+	tcpack_timer_disarm(&c->timer);
+}
+
+static void reply(struct tcpack_conn *c, const uint8_t *data, size_t len)
+{
+	if (buf_append(&c->queue, data, len) < 0) {
+		tcpack_conn_error(c, -ENOMEM, "queue reply");
+		return;
+	}
+}
+
+/* Server is done with this connection: send what is owed, then end it. */
+static void finish(struct tcpack_conn *c)
+{
+	if (c->phase == TCPACK_CONN_OPEN)
+		c->phase = TCPACK_CONN_FINISHING;
+}
+
+static void oneshot_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
+{
+	size_t msg = len < c->cfg->max_message ? len : c->cfg->max_message;
+
+	c->got_message = true;
+	c->messages++;
+	c->stats->messages++;
+	log_data(c, LOG_INFO, buf, msg, msg, "received %zu bytes%s", msg,
+		 msg < len ? " (more discarded)" : "");
+	reply(c, c->cfg->reply, c->cfg->reply_len);
+	finish(c);
+}
+
+/* Keep the head of an unfinished line, for the log line if it never ends. */
+static void keep_partial(struct tcpack_conn *c, const uint8_t *buf, size_t len)
+{
+	size_t room = c->cfg->log_data_max > c->partial.len ? c->cfg->log_data_max - c->partial.len : 0;
+
+	if (len > room)
+		len = room;
+	if (buf_append(&c->partial, buf, len) < 0)
+		tcpack_conn_error(c, -ENOMEM, "keep partial line");
+}
+
+static void line_message(struct tcpack_conn *c, const uint8_t *tail, size_t tail_len,
+			 size_t msg_len)
+{
+	c->messages++;
+	c->stats->messages++;
+	if (tcpack_log_enabled(LOG_DEBUG)) {
+		/* The message is partial + tail (minus its ending). */
+		if (c->partial.len) {
+			keep_partial(c, tail, tail_len);
+			log_data(c, LOG_DEBUG, c->partial.data, c->partial.len, msg_len,
+				 "message of %zu bytes", msg_len);
+		} else {
+			log_data(c, LOG_DEBUG, tail, msg_len < tail_len ? msg_len : tail_len, msg_len,
+				 "message of %zu bytes", msg_len);
+		}
+	}
+	buf_free(&c->partial);
+	reply(c, c->cfg->reply, c->cfg->reply_len);
+}
+
+/*
+ * Frame lines out of @buf. Stops early, stashing the rest, once the output
+ * owed reaches max-pending: a client that sends without reading cannot
+ * make the reply queue grow further than one reply past the limit.
+ */
+static void line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
+{
+	while (len && c->phase == TCPACK_CONN_OPEN) {
+		size_t msg_len;
+		ssize_t n;
+
+		if (tcpack_conn_pending(c) >= c->cfg->max_pending) {
+			if (buf_append(&c->stash, buf, len) < 0)
+				tcpack_conn_error(c, -ENOMEM, "stash input");
+			return;
+		}
+		n = tcpack_line_feed(&c->line, buf, len, c->cfg->max_message, &msg_len);
+		if (n == -EAGAIN) {
+			keep_partial(c, buf, len);
+			return;
+		}
+		if (n == -EMSGSIZE) {
+			c->stats->errors++;
+			log_conn(c, LOG_NOTICE, "line too long (over %zu bytes), closing",
+				 c->cfg->max_message);
+			buf_free(&c->partial);
+			c->line = (struct tcpack_line){ 0 };
+			reply(c, c->cfg->error_reply, c->cfg->error_reply_len);
+			finish(c);
+			return;
+		}
+		line_message(c, buf, (size_t)n, msg_len);
+		buf += n;
+		len -= (size_t)n;
+	}
+	if (c->draining && !tcpack_line_pending(&c->line) && !buf_used(&c->stash))
+		finish(c);
+}
+
+void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
+{
+	c->bytes_in += len;
+	c->stats->bytes_in += len;
+
+	if (c->phase != TCPACK_CONN_OPEN)
+		return;		/* finishing or lingering: read and discarded */
+
+	switch (c->cfg->mode) {
+	case TCPACK_MODE_ONESHOT:
+		oneshot_input(c, buf, len);
+		break;
+	case TCPACK_MODE_LINE:
+		if (buf_used(&c->stash)) {	/* keep order behind held-back input */
+			if (buf_append(&c->stash, buf, len) < 0)
+				tcpack_conn_error(c, -ENOMEM, "stash input");
+			break;
+		}
+		line_input(c, buf, len);
+		break;
+	case TCPACK_MODE_ECHO:
+		reply(c, buf, len);
+		break;
+	case TCPACK_MODE_DISCARD:
+		break;
+	}
+}
+
+void tcpack_conn_eof(struct tcpack_conn *c)
+{
+	switch (c->phase) {
+	case TCPACK_CONN_OPEN:
+		if (c->cfg->mode == TCPACK_MODE_ONESHOT && !c->got_message)
+			log_data(c, LOG_INFO, NULL, 0, 0, "closed without sending data");
+		/* Input held back still gets its replies; an unfinished line does not. */
+		if (buf_used(&c->stash)) {
+			c->phase = TCPACK_CONN_PEER_DONE;
+			return;
+		}
+		if (tcpack_line_pending(&c->line))
+			log_data(c, LOG_INFO, c->partial.data, c->partial.len,
+				 tcpack_line_pending(&c->line), "incomplete message at close (%zu bytes)",
+				 tcpack_line_pending(&c->line));
+		c->phase = TCPACK_CONN_PEER_DONE;
+		break;
+	case TCPACK_CONN_FINISHING:
+		c->phase = TCPACK_CONN_PEER_DONE;	/* nothing left to read before closing */
+		break;
+	case TCPACK_CONN_LINGER:
+		c->phase = TCPACK_CONN_DONE;
+		break;
+	case TCPACK_CONN_PEER_DONE:
+	case TCPACK_CONN_DONE:
+		break;
+	}
+}
+
+void tcpack_conn_error(struct tcpack_conn *c, int err, const char *op)
+{
+	if (c->phase == TCPACK_CONN_DONE)
+		return;
+	/* A reset while lingering is the peer closing its way. */
+	if (c->phase != TCPACK_CONN_LINGER) {
+		c->stats->errors++;
+		log_conn(c, err == -ECONNRESET || err == -EPIPE ? LOG_INFO : LOG_NOTICE,
+			 "%s failed: %s", op, strerror(-err));
+	}
+	c->phase = TCPACK_CONN_DONE;
+}
+
+void tcpack_conn_timeout(struct tcpack_conn *c)
+{
+	if (c->phase == TCPACK_CONN_LINGER) {
+		c->phase = TCPACK_CONN_DONE;
+		return;
+	}
+	c->stats->errors++;
+	log_conn(c, LOG_INFO, "idle for %llu ms, closing",
+		 (unsigned long long)c->cfg->idle_timeout_ms);
+	c->phase = TCPACK_CONN_DONE;
+}
+
+void tcpack_conn_drain(struct tcpack_conn *c)
+{
+	if (c->draining)
+		return;
+	c->draining = true;
+	if (c->phase != TCPACK_CONN_OPEN)
+		return;
+	/* A line under way is owed its reply; anything else can finish now. */
+	if (c->cfg->mode == TCPACK_MODE_LINE &&
+	    (tcpack_line_pending(&c->line) || buf_used(&c->stash)))
+		return;
+	finish(c);
+}
+
+size_t tcpack_conn_pending(const struct tcpack_conn *c)
+{
+	return buf_used(&c->tx) + buf_used(&c->queue);
+}
+
+size_t tcpack_conn_output(struct tcpack_conn *c, const uint8_t **ret)
+{
+	if (!buf_used(&c->tx) && buf_used(&c->queue)) {
+		struct tcpack_buf t = c->tx;
+
+		c->tx = c->queue;
+		c->queue = t;
+		c->queue.len = c->queue.off = 0;
+	}
+	*ret = c->tx.data + c->tx.off;
+	return buf_used(&c->tx);
+}
+
+void tcpack_conn_sent(struct tcpack_conn *c, size_t n)
+{
+	c->tx.off += n;
+	c->bytes_out += n;
+	c->stats->bytes_out += n;
+	if (buf_used(&c->tx))
+		return;
+	c->tx.off = c->tx.len = 0;
+
+	/* Drained below the limit: go on with what was held back. */
+	if (buf_used(&c->stash) && tcpack_conn_pending(c) < c->cfg->max_pending &&
+	    (c->phase == TCPACK_CONN_OPEN || c->phase == TCPACK_CONN_PEER_DONE)) {
+		struct tcpack_buf s = c->stash;
+		enum tcpack_conn_phase was = c->phase;
+
+		c->stash = (struct tcpack_buf){ 0 };
+		c->phase = TCPACK_CONN_OPEN;
+		line_input(c, s.data + s.off, buf_used(&s));
+		free(s.data);
+		if (was == TCPACK_CONN_PEER_DONE && c->phase == TCPACK_CONN_OPEN) {
+			if (buf_used(&c->stash))
+				c->phase = TCPACK_CONN_PEER_DONE;
+			else
+				tcpack_conn_eof(c);
+		}
+	}
+}
+
+bool tcpack_conn_wants_input(const struct tcpack_conn *c)
+{
+	switch (c->phase) {
+	case TCPACK_CONN_OPEN:
+		return !buf_used(&c->stash) && tcpack_conn_pending(c) < c->cfg->max_pending;
+	case TCPACK_CONN_FINISHING:
+	case TCPACK_CONN_LINGER:
+		return true;	/* read and discard, so closing never resets */
+	default:
+		return false;
+	}
+}
+
+void tcpack_conn_shut(struct tcpack_conn *c)
+{
+	if (c->phase == TCPACK_CONN_FINISHING)
+		c->phase = TCPACK_CONN_LINGER;
+}
+
+uint64_t tcpack_conn_deadline_ms(const struct tcpack_conn *c)
+{
+	if (c->phase == TCPACK_CONN_LINGER)
+		return TCPACK_LINGER_MS;
+	return c->cfg->idle_timeout_ms;
+}

@@ -433,6 +433,32 @@ out:
 	return r;
 }
 
+unsigned int tcpack_config_keep_fixed(struct tcpack_config *next, const struct tcpack_config *cur,
+				      unsigned int max_slots)
+{
+	unsigned int kept = 0;
+
+	if (next->n_listen != cur->n_listen ||
+	    memcmp(next->listen, cur->listen, sizeof(cur->listen[0]) * cur->n_listen) != 0) {
+		memcpy(next->listen, cur->listen, sizeof(cur->listen));
+		next->n_listen = cur->n_listen;
+		tcpack_logf(LOG_NOTICE, "reload: listen changed; it takes effect on restart");
+		kept++;
+	}
+	if (next->buffer_count != cur->buffer_count || next->buffer_size != cur->buffer_size) {
+		next->buffer_count = cur->buffer_count;
+		next->buffer_size = cur->buffer_size;
+		tcpack_logf(LOG_NOTICE, "reload: buffer-count/buffer-size changed; they take effect on restart");
+		kept++;
+	}
+	if (next->max_connections > max_slots) {
+		tcpack_logf(LOG_NOTICE, "reload: max-connections above %u takes effect on restart", max_slots);
+		next->max_connections = max_slots;
+		kept++;
+	}
+	return kept;
+}
+
 const char *tcpack_config_usage(void)
 {
 	static char text[4096];

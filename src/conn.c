@@ -191,8 +191,10 @@ static void line_message(struct tcpack_conn *c, const uint8_t *tail, size_t tail
 	if (tcpack_log_enabled(LOG_DEBUG)) {
 		/* The message is partial + tail (minus its ending). */
 		if (c->partial.len) {
+			/* The kept head may end in the line ending: show message bytes only. */
 			keep_partial(c, tail, tail_len);
-			log_data(c, LOG_DEBUG, c->partial.data, c->partial.len, msg_len,
+			log_data(c, LOG_DEBUG, c->partial.data,
+				 c->partial.len < msg_len ? c->partial.len : msg_len, msg_len,
 				 "message of %zu bytes", msg_len);
 		} else {
 			log_data(c, LOG_DEBUG, tail, msg_len < tail_len ? msg_len : tail_len, msg_len,

@@ -36,10 +36,23 @@
 #define NO_SLOT		UINT32_MAX
 #define STATUS_EVERY_MS	2000u
 
+/*
+ * A configuration shared by the connections that started under it: a
+ * reload makes a new one for new connections, and the old one goes when
+ * its last connection does.
+ */
+struct cfg_ref {
+	struct tcpack_config cfg;	/* first: conn->cfg points here */
+	unsigned long refs;
+};
+
 struct tcpack_loop {
 	struct io_uring ring;
 	bool ring_ok;
-	const struct tcpack_config *cfg;
+	const struct tcpack_config *cfg;	/* current: &cur->cfg */
+	struct cfg_ref *cur;
+	tcpack_reload_fn reload;
+	void *reload_userdata;
 	const struct tcpack_listeners *listeners;
 
 	/* provided buffers */
@@ -256,11 +269,29 @@ static void arm_timer(struct tcpack_loop *l, struct tcpack_conn *c)
 		tcpack_timer_disarm(&c->timer);
 }
 
+static struct cfg_ref *cfg_ref_get(const struct tcpack_config *cfg)
+{
+	struct cfg_ref *ref = (struct cfg_ref *)cfg;
+
+	ref->refs++;
+	return ref;
+}
+
+static void cfg_ref_put(const struct tcpack_config *cfg)
+{
+	struct cfg_ref *ref = (struct cfg_ref *)cfg;
+
+	if (ref && --ref->refs == 0)
+		free(ref);
+}
+
 static void free_slot(struct tcpack_loop *l, struct tcpack_conn *c)
 {
 	uint32_t slot = c->slot, gen = c->gen;
+	const struct tcpack_config *cfg = c->cfg;
 
 	tcpack_conn_deinit(c);
+	cfg_ref_put(cfg);
 	memset(c, 0, sizeof(*c));
 	c->slot = slot;
 	c->gen = (gen + 1) & TCPACK_UD_GEN_MASK;
@@ -433,7 +464,7 @@ static void add_conn(struct tcpack_loop *l, int fd)
 		return;
 	}
 	c = &l->conns[l->free_slots[--l->nfree]];
-	tcpack_conn_init(c, fd, l->cfg, &l->stats);
+	tcpack_conn_init(c, fd, &cfg_ref_get(l->cfg)->cfg, &l->stats);
 	if (tcpack_log_enabled(LOG_INFO))
 		tcpack_conn_peer(c);	/* while it is surely still connected */
 	arm_timer(l, c);
@@ -630,6 +661,52 @@ static void begin_drain(struct tcpack_loop *l)
 	io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_DEADLINE, 0, 0, 0));
 }
 
+/*
+ * SIGHUP: read the configuration again. New connections get it; open ones
+ * keep theirs. A bad configuration changes nothing.
+ */
+static void reload(struct tcpack_loop *l)
+{
+	struct cfg_ref *next;
+	char err[TCPACK_ERR_MAX];
+	int r;
+
+	if (!l->reload) {
+		tcpack_logf(LOG_NOTICE, "SIGHUP ignored: no way to reload configured");
+		return;
+	}
+	sd_notifyf(0, "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%" PRIu64, l->now_ms * 1000);
+	next = calloc(1, sizeof(*next));
+	if (!next) {
+		r = -ENOMEM;
+		snprintf(err, sizeof(err), "out of memory");
+	} else {
+		r = l->reload(&next->cfg, err, l->reload_userdata);
+	}
+	if (r < 0) {
+		tcpack_logf(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
+		free(next);
+	} else {
+		tcpack_config_keep_fixed(&next->cfg, l->cfg, l->nslots);
+		next->refs = 1;
+		cfg_ref_put(l->cfg);
+		l->cur = next;
+		l->cfg = &next->cfg;
+		tcpack_log_setup(l->cfg->log_level, l->cfg->log_rate_limit);
+		tcpack_logf(LOG_NOTICE, "reloaded configuration%s%s: new connections use %s mode",
+			    l->cfg->config_path[0] ? " from " : "", l->cfg->config_path,
+			    tcpack_mode_name(l->cfg->mode));
+	}
+	sd_notify(0, "READY=1");
+	notify_status(l);
+}
+
+void tcpack_loop_set_reload(struct tcpack_loop *l, tcpack_reload_fn fn, void *userdata)
+{
+	l->reload = fn;
+	l->reload_userdata = userdata;
+}
+
 static void handle_signal(struct tcpack_loop *l)
 {
 	struct signalfd_siginfo si;
@@ -647,7 +724,8 @@ static void handle_signal(struct tcpack_loop *l)
 			}
 			break;
 		case SIGHUP:
-			tcpack_logf(LOG_NOTICE, "SIGHUP ignored: configuration reload is not supported");
+			if (!l->stopping)
+				reload(l);
 			break;
 		default:
 			break;
@@ -763,7 +841,15 @@ int tcpack_loop_new(const struct tcpack_config *cfg, const struct tcpack_listene
 		snprintf(err, TCPACK_ERR_MAX, "out of memory");
 		return -ENOMEM;
 	}
-	l->cfg = cfg;
+	l->cur = calloc(1, sizeof(*l->cur));
+	if (!l->cur) {
+		free(l);
+		snprintf(err, TCPACK_ERR_MAX, "out of memory");
+		return -ENOMEM;
+	}
+	l->cur->cfg = *cfg;
+	l->cur->refs = 1;
+	l->cfg = &l->cur->cfg;
 	l->listeners = listeners;
 	l->sigfd = -1;
 	l->dirty = NO_SLOT;
@@ -775,7 +861,7 @@ int tcpack_loop_new(const struct tcpack_config *cfg, const struct tcpack_listene
 	if (r < 0)
 		goto fail;
 
-	l->nslots = cfg->max_connections;
+	l->nslots = l->cfg->max_connections;
 	l->conns = calloc(l->nslots, sizeof(*l->conns));
 	l->free_slots = calloc(l->nslots, sizeof(*l->free_slots));
 	if (!l->conns || !l->free_slots) {
@@ -821,8 +907,10 @@ void tcpack_loop_free(struct tcpack_loop *l)
 			if (c->fd >= 0)
 				close(c->fd);
 			tcpack_conn_deinit(c);
+			cfg_ref_put(c->cfg);
 		}
 	}
+	cfg_ref_put(l->cfg);
 	if (l->br)
 		munmap(l->br, l->br_bytes);
 	if (l->bufs)

@@ -56,8 +56,23 @@ static void log_listeners(const struct tcpack_listeners *l, const struct tcpack_
 		tcpack_logf(LOG_NOTICE, "--listen ignored: systemd passed the listening sockets");
 }
 
+struct args {
+	int argc;
+	char **argv;
+};
+
+/* SIGHUP: the same precedence chain as at start-up, read again. */
+static int reload_config(struct tcpack_config *ret, char *err, void *userdata)
+{
+	const struct args *a = userdata;
+	enum tcpack_cli_action action;
+
+	return tcpack_config_from_args(ret, a->argc, a->argv, &action, err);
+}
+
 int main(int argc, char **argv)
 {
+	struct args args = { argc, argv };
 	static struct tcpack_config cfg;
 	struct tcpack_listeners listeners = { 0 };
 	struct tcpack_loop *loop = NULL;
@@ -101,6 +116,7 @@ int main(int argc, char **argv)
 	r = tcpack_loop_new(&cfg, &listeners, &loop, err);
 	if (r < 0)
 		goto fail;
+	tcpack_loop_set_reload(loop, reload_config, &args);
 	log_listeners(&listeners, &cfg);
 	tcpack_logf(LOG_INFO, "tcpack %s serving in %s mode", TCPACK_VERSION, tcpack_mode_name(cfg.mode));
 

@@ -109,6 +109,16 @@ const char *tcpack_config_usage(void);
 const char *tcpack_mode_name(enum tcpack_mode mode);
 
 /**
+ * tcpack_config_keep_fixed() - after reading @next for a reload, put back
+ * from @cur what a running server cannot change (listen addresses, receive
+ * buffers, max-connections above @max_slots), logging a notice for each.
+ *
+ * Return: the number of settings kept from @cur.
+ */
+unsigned int tcpack_config_keep_fixed(struct tcpack_config *next, const struct tcpack_config *cur,
+				      unsigned int max_slots);
+
+/**
  * tcpack_parse_listen() - parse "A.B.C.D:PORT" or "[IPV6]:PORT".
  * Return: 0 or -EINVAL; @ret untouched on failure.
  */

@@ -78,6 +78,19 @@ struct tcpack_loop;
 int tcpack_loop_new(const struct tcpack_config *cfg, const struct tcpack_listeners *listeners,
 		    struct tcpack_loop **ret, char *err);
 
+/*
+ * Reads the configuration anew for SIGHUP: fills @ret (as
+ * tcpack_config_from_args() does) or returns a negative errno with @err set.
+ */
+typedef int (*tcpack_reload_fn)(struct tcpack_config *ret, char *err, void *userdata);
+
+/**
+ * tcpack_loop_set_reload() - on SIGHUP, call @fn and serve new connections
+ * with what it returns; connections already open keep the configuration
+ * they started with. Without it SIGHUP is logged and ignored.
+ */
+void tcpack_loop_set_reload(struct tcpack_loop *l, tcpack_reload_fn fn, void *userdata);
+
 /** tcpack_loop_free() - safe on NULL. Closes every connection still open. */
 void tcpack_loop_free(struct tcpack_loop *l);
 

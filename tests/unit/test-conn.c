@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The connection state machine, driven the way an engine drives it but
+ * without one: bytes in, owed bytes out, phases.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tcpack/config.h"
+#include "tcpack/conn.h"
+#include "tcpack/log.h"
+
+struct fixture {
+	struct tcpack_config cfg;
+	struct tcpack_stats stats;
+	struct tcpack_conn conn;
+};
+
+static struct fixture *setup_mode(enum tcpack_mode mode)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	tcpack_config_init(&f->cfg);
+	f->cfg.mode = mode;
+	memcpy(f->cfg.reply, "ACK\n", 4);
+	f->cfg.reply_len = 4;
+	tcpack_log_setup(LOG_ERR, 0);	/* quiet */
+	tcpack_conn_init(&f->conn, -1, &f->cfg, &f->stats);
+	return f;
+}
+
+static void teardown_fixture(struct fixture *f)
+{
+	tcpack_conn_deinit(&f->conn);
+	assert_int_equal(f->stats.conns_now, 0);
+	free(f);
+}
+
+static void feed(struct tcpack_conn *c, const char *s)
+{
+	tcpack_conn_input(c, (const uint8_t *)s, strlen(s));
+}
+
+/* Everything owed, as an engine would send it in any number of pieces. */
+static size_t drain_all(struct tcpack_conn *c, char *out, size_t cap, size_t piece)
+{
+	size_t total = 0;
+
+	for (;;) {
+		const uint8_t *p;
+		size_t n = tcpack_conn_output(c, &p);
+
+		if (!n)
+			return total;
+		if (n > piece)
+			n = piece;
+		assert_true(total + n <= cap);
+		memcpy(out + total, p, n);
+		total += n;
+		tcpack_conn_sent(c, n);
+	}
+}
+
+static void oneshot_replies_once_then_finishes(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
+	char out[64];
+
+	feed(&f->conn, "hello");
+	assert_int_equal(f->conn.phase, TCPACK_CONN_FINISHING);
+	feed(&f->conn, "more");	/* discarded */
+	assert_int_equal(drain_all(&f->conn, out, sizeof(out), 64), 4);
+	assert_memory_equal(out, "ACK\n", 4);
+	assert_true(tcpack_conn_wants_input(&f->conn));	/* keeps reading to linger */
+	tcpack_conn_shut(&f->conn);
+	assert_int_equal(f->conn.phase, TCPACK_CONN_LINGER);
+	assert_int_equal(tcpack_conn_deadline_ms(&f->conn), TCPACK_LINGER_MS);
+	tcpack_conn_eof(&f->conn);
+	assert_int_equal(f->conn.phase, TCPACK_CONN_DONE);
+	assert_int_equal(f->stats.messages, 1);
+	assert_int_equal(f->stats.bytes_in, 9);
+	assert_int_equal(f->stats.bytes_out, 4);
+	teardown_fixture(f);
+}
+
+static void oneshot_eof_without_data_sends_nothing(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
+	const uint8_t *p;
+
+	tcpack_conn_eof(&f->conn);
+	assert_int_equal(f->conn.phase, TCPACK_CONN_PEER_DONE);
+	assert_int_equal(tcpack_conn_output(&f->conn, &p), 0);
+	assert_false(tcpack_conn_wants_input(&f->conn));
+	teardown_fixture(f);
+}
+
+static void line_pipelined_replies_in_one_output(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	const uint8_t *p;
+
+	feed(&f->conn, "a\nb\r\n\nc");
+	assert_int_equal(tcpack_conn_output(&f->conn, &p), 12);
+	assert_memory_equal(p, "ACK\nACK\nACK\n", 12);
+	assert_int_equal(f->stats.messages, 3);
+	assert_int_equal(tcpack_line_pending(&f->conn.line), 1);
+	teardown_fixture(f);
+}
+
+static void line_split_one_byte_at_a_time(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	const char *in = "hello\r\nworld\n\n";
+	char out[64];
+
+	for (const char *s = in; *s; s++)
+		tcpack_conn_input(&f->conn, (const uint8_t *)s, 1);
+	assert_int_equal(drain_all(&f->conn, out, sizeof(out), 1), 12);
+	assert_int_equal(f->stats.messages, 3);
+	teardown_fixture(f);
+}
+
+static void line_too_long_keeps_earlier_replies(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	char out[64];
+
+	f->cfg.max_message = 4;
+	feed(&f->conn, "1234\nabcde\nnever\n");
+	assert_int_equal(f->conn.phase, TCPACK_CONN_FINISHING);
+	assert_int_equal(drain_all(&f->conn, out, sizeof(out), 3), 4 + 19);
+	assert_memory_equal(out, "ACK\nERR line too long\r\n", 23);
+	assert_int_equal(f->stats.messages, 1);
+	assert_int_equal(f->stats.errors, 1);
+	teardown_fixture(f);
+}
+
+static void line_half_close_still_gets_replies(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	char out[64];
+
+	feed(&f->conn, "x\ny\npartial");
+	tcpack_conn_eof(&f->conn);
+	assert_int_equal(f->conn.phase, TCPACK_CONN_PEER_DONE);
+	assert_false(tcpack_conn_wants_input(&f->conn));
+	assert_int_equal(drain_all(&f->conn, out, sizeof(out), 64), 8);
+	teardown_fixture(f);
+}
+
+/*
+ * A client that sends without reading: past max-pending the connection
+ * stops asking for input and holds back what already arrived, then
+ * answers all of it, in order, as the output drains.
+ */
+static void line_backpressure_holds_input_and_loses_nothing(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	enum { LINES = 5000 };
+	static char in[LINES * 2], out[LINES * 4];
+
+	f->cfg.max_pending = 4096;
+	for (int i = 0; i < LINES; i++)
+		memcpy(in + 2 * i, "z\n", 2);
+	tcpack_conn_input(&f->conn, (const uint8_t *)in, sizeof(in));
+	assert_false(tcpack_conn_wants_input(&f->conn));
+	assert_true(tcpack_conn_pending(&f->conn) <= f->cfg.max_pending + f->cfg.reply_len);
+	assert_true(f->stats.messages < LINES);
+
+	assert_int_equal(drain_all(&f->conn, out, sizeof(out), 1000), LINES * 4);
+	assert_int_equal(f->stats.messages, LINES);
+	assert_true(tcpack_conn_wants_input(&f->conn));
+	for (int i = 0; i < LINES; i++)
+		assert_memory_equal(out + 4 * i, "ACK\n", 4);
+	teardown_fixture(f);
+}
+
+static void line_input_after_stash_keeps_order(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	static char in[3000 * 2], out[4 * 3001 + 64];
+	size_t n;
+
+	f->cfg.max_pending = 4096;
+	for (int i = 0; i < 3000; i++)
+		memcpy(in + 2 * i, "q\n", 2);
+	tcpack_conn_input(&f->conn, (const uint8_t *)in, sizeof(in));
+	/* Already in flight when the engine paused reading: must queue behind. */
+	feed(&f->conn, "last");
+	feed(&f->conn, "\n");
+	tcpack_conn_eof(&f->conn);
+	n = drain_all(&f->conn, out, sizeof(out), 4096);
+	assert_int_equal(n, 3001 * 4);
+	assert_int_equal(f->stats.messages, 3001);
+	assert_int_equal(f->conn.phase, TCPACK_CONN_PEER_DONE);
+	teardown_fixture(f);
+}
+
+static void echo_returns_every_byte_and_pauses(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_ECHO);
+	static uint8_t in[10000], out[10000];
+
+	f->cfg.max_pending = 4096;
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7 + 3);
+	tcpack_conn_input(&f->conn, in, 3000);
+	assert_true(tcpack_conn_wants_input(&f->conn));
+	tcpack_conn_input(&f->conn, in + 3000, 7000);
+	assert_false(tcpack_conn_wants_input(&f->conn));
+	assert_int_equal(drain_all(&f->conn, (char *)out, sizeof(out), 777), sizeof(in));
+	assert_memory_equal(in, out, sizeof(in));
+	assert_true(tcpack_conn_wants_input(&f->conn));
+	teardown_fixture(f);
+}
+
+static void discard_sends_nothing(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_DISCARD);
+	const uint8_t *p;
+
+	feed(&f->conn, "anything\n at all");
+	assert_int_equal(tcpack_conn_output(&f->conn, &p), 0);
+	assert_int_equal(f->stats.bytes_in, 16);
+	assert_true(tcpack_conn_wants_input(&f->conn));
+	teardown_fixture(f);
+}
+
+static void output_range_is_stable_while_more_is_queued(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_ECHO);
+	const uint8_t *p, *p2;
+	size_t n;
+
+	feed(&f->conn, "first");
+	n = tcpack_conn_output(&f->conn, &p);
+	assert_int_equal(n, 5);
+	feed(&f->conn, "second, much longer, to force the queue to grow past its first size");
+	assert_memory_equal(p, "first", 5);	/* unchanged while "in flight" */
+	tcpack_conn_sent(&f->conn, 2);
+	assert_int_equal(tcpack_conn_output(&f->conn, &p2), 3);
+	assert_memory_equal(p2, "rst", 3);
+	teardown_fixture(f);
+}
+
+static void drain_finishes_idle_and_waits_for_a_line_under_way(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct fixture *g = setup_mode(TCPACK_MODE_LINE);
+	char out[16];
+
+	tcpack_conn_drain(&f->conn);
+	assert_int_equal(f->conn.phase, TCPACK_CONN_FINISHING);
+
+	feed(&g->conn, "half");
+	tcpack_conn_drain(&g->conn);
+	assert_int_equal(g->conn.phase, TCPACK_CONN_OPEN);
+	feed(&g->conn, " done\n");
+	assert_int_equal(g->conn.phase, TCPACK_CONN_FINISHING);
+	assert_int_equal(drain_all(&g->conn, out, sizeof(out), 16), 4);
+	teardown_fixture(f);
+	teardown_fixture(g);
+}
+
+static void timeout_and_error_end_the_connection(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+
+	assert_int_equal(tcpack_conn_deadline_ms(&f->conn), f->cfg.idle_timeout_ms);
+	tcpack_conn_timeout(&f->conn);
+	assert_int_equal(f->conn.phase, TCPACK_CONN_DONE);
+	assert_int_equal(f->stats.errors, 1);
+	teardown_fixture(f);
+
+	f = setup_mode(TCPACK_MODE_ECHO);
+	tcpack_conn_error(&f->conn, -104, "receive");
+	assert_int_equal(f->conn.phase, TCPACK_CONN_DONE);
+	assert_false(tcpack_conn_wants_input(&f->conn));
+	teardown_fixture(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(oneshot_replies_once_then_finishes),
+		cmocka_unit_test(oneshot_eof_without_data_sends_nothing),
+		cmocka_unit_test(line_pipelined_replies_in_one_output),
+		cmocka_unit_test(line_split_one_byte_at_a_time),
+		cmocka_unit_test(line_too_long_keeps_earlier_replies),
+		cmocka_unit_test(line_half_close_still_gets_replies),
+		cmocka_unit_test(line_backpressure_holds_input_and_loses_nothing),
+		cmocka_unit_test(line_input_after_stash_keeps_order),
+		cmocka_unit_test(echo_returns_every_byte_and_pauses),
+		cmocka_unit_test(discard_sends_nothing),
+		cmocka_unit_test(output_range_is_stable_while_more_is_queued),
+		cmocka_unit_test(drain_finishes_idle_and_waits_for_a_line_under_way),
+		cmocka_unit_test(timeout_and_error_end_the_connection),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -533,8 +533,12 @@ int tcpack_config_from_args(struct tcpack_config *c, int argc, char **argv,
 		case ':':
 			return fail(err, "option '%s' needs a value", argv[optind - 1]);
 		case '?':
-			if (optopt)
+			/* optopt names a short option only; long ones are in argv. */
+			if (optopt && optopt < 0x80 && !strchr("chVlm", optopt))
 				return fail(err, "unknown option '-%c' (see --help)", optopt);
+			if (optopt)
+				return fail(err, "option '%s' takes no value (see --help)",
+					    argv[optind - 1]);
 			return fail(err, "unknown option '%s' (see --help)", argv[optind - 1]);
 		default:
 			break;

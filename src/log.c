@@ -158,6 +158,7 @@ static void emit(int level, const struct tcpack_log_fields *f, const char *msg)
 		fprintf(stderr, "%s\n", msg);
 }
 
+__attribute__((format(printf, 3, 0)))
 static void vlog(int level, const struct tcpack_log_fields *f, const char *fmt, va_list ap)
 {
 	char msg[2048];

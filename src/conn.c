@@ -209,8 +209,11 @@ static void line_message(struct tcpack_conn *c, const uint8_t *tail, size_t tail
  * Frame lines out of @buf. Stops early, stashing the rest, once the output
  * owed reaches max-pending: a client that sends without reading cannot
  * make the reply queue grow further than one reply past the limit.
+ *
+ * While draining, only what was owed when the drain began is answered:
+ * input held back before it (@held), and the one line then under way.
  */
-static void line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
+static void line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len, bool held)
 {
 	while (len && c->phase == TCPACK_CONN_OPEN) {
 		size_t msg_len;
@@ -239,6 +242,10 @@ static void line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 		line_message(c, buf, (size_t)n, msg_len);
 		buf += n;
 		len -= (size_t)n;
+		if (c->draining && !held) {
+			finish(c);
+			return;
+		}
 	}
 	if (c->draining && !tcpack_line_pending(&c->line) && !buf_used(&c->stash))
 		finish(c);
@@ -262,7 +269,7 @@ void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 				tcpack_conn_error(c, -ENOMEM, "stash input");
 			break;
 		}
-		line_input(c, buf, len);
+		line_input(c, buf, len, false);
 		break;
 	case TCPACK_MODE_ECHO:
 		reply(c, buf, len);
@@ -375,7 +382,7 @@ void tcpack_conn_sent(struct tcpack_conn *c, size_t n)
 
 		c->stash = (struct tcpack_buf){ 0 };
 		c->phase = TCPACK_CONN_OPEN;
-		line_input(c, s.data + s.off, buf_used(&s));
+		line_input(c, s.data + s.off, buf_used(&s), true);
 		free(s.data);
 		if (was == TCPACK_CONN_PEER_DONE && c->phase == TCPACK_CONN_OPEN) {
 			if (buf_used(&c->stash))

@@ -71,6 +71,8 @@ struct tcpack_loop {
 	uint32_t dirty;			/* head of the dirty list, NO_SLOT = empty */
 
 	/* accepting */
+	int parked[TCPACK_PARKED_MAX];	/* accepted over the limit, waiting for a slot */
+	unsigned int parked_head, nparked;
 	bool accept_armed[TCPACK_LISTEN_FDS_MAX];
 	bool accept_cancel_sent[TCPACK_LISTEN_FDS_MAX];
 	bool at_limit;			/* max-connections reached */
@@ -298,10 +300,29 @@ static void free_slot(struct tcpack_loop *l, struct tcpack_conn *c)
 	l->free_slots[l->nfree++] = slot;
 }
 
+static void add_conn(struct tcpack_loop *l, int fd);
+
 static void ref_put(struct tcpack_loop *l, struct tcpack_conn *c)
 {
-	if (--c->refs == 0 && c->closing)
+	if (--c->refs == 0 && c->closing) {
 		free_slot(l, c);
+		/* A slot is free: the longest-waiting parked connection takes it. */
+		if (l->nparked && !l->stopping) {
+			int fd = l->parked[l->parked_head];
+
+			l->parked_head = (l->parked_head + 1) % TCPACK_PARKED_MAX;
+			l->nparked--;
+			add_conn(l, fd);
+		}
+	}
+}
+
+static void close_parked(struct tcpack_loop *l)
+{
+	for (; l->nparked; l->nparked--) {
+		close(l->parked[l->parked_head]);
+		l->parked_head = (l->parked_head + 1) % TCPACK_PARKED_MAX;
+	}
 }
 
 static void start_close(struct tcpack_loop *l, struct tcpack_conn *c)
@@ -457,8 +478,23 @@ static void add_conn(struct tcpack_loop *l, int fd)
 {
 	struct tcpack_conn *c;
 
-	if (l->stopping || !l->nfree) {
-		/* Completed before the cancel took effect. */
+	if (l->stopping) {
+		close(fd);
+		return;
+	}
+	if (!l->nfree || l->stats.conns_now >= l->cfg->max_connections) {
+		/*
+		 * Multishot accept takes the whole backlog at once, before the
+		 * cancel that the limit asks for can stop it: park the excess,
+		 * in order, until slots free up.
+		 */
+		if (l->nparked < TCPACK_PARKED_MAX) {
+			l->parked[(l->parked_head + l->nparked++) % TCPACK_PARKED_MAX] = fd;
+			return;
+		}
+		tcpack_log_event(LOG_WARNING, NULL,
+				 "max-connections reached and %u accepted connections already wait: closing one",
+				 TCPACK_PARKED_MAX);
 		close(fd);
 		l->stats.errors++;
 		return;
@@ -640,6 +676,7 @@ static void begin_drain(struct tcpack_loop *l)
 	sd_notify(0, "STOPPING=1");
 	tcpack_logf(LOG_NOTICE, "stopping: draining %" PRIu64 " connections (at most %" PRIu64 " ms)",
 		    l->stats.conns_now, l->cfg->shutdown_timeout_ms);
+	close_parked(l);
 	notify_status(l);
 	update_accepting(l);
 	for (uint32_t i = 0; i < l->nslots; i++) {
@@ -898,6 +935,7 @@ void tcpack_loop_free(struct tcpack_loop *l)
 	/* The ring goes first: until it is gone the kernel may use our buffers. */
 	if (l->ring_ok)
 		io_uring_queue_exit(&l->ring);
+	close_parked(l);
 	if (l->conns) {
 		for (uint32_t i = 0; i < l->nslots; i++) {
 			struct tcpack_conn *c = &l->conns[i];

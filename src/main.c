@@ -26,7 +26,7 @@
 static void raise_nofile(const struct tcpack_config *c)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)c->max_connections + 64;
+	rlim_t want = (rlim_t)c->max_connections + TCPACK_PARKED_MAX + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
@@ -36,8 +36,8 @@ static void raise_nofile(const struct tcpack_config *c)
 	}
 	if (rl.rlim_cur < want)
 		tcpack_logf(LOG_WARNING,
-			    "open file limit %llu is below max-connections (%u) + 64: accepts will fail with EMFILE before the limit",
-			    (unsigned long long)rl.rlim_cur, c->max_connections);
+			    "open file limit %llu is below max-connections (%u) + %u: accepts may fail with EMFILE before the limit",
+			    (unsigned long long)rl.rlim_cur, c->max_connections, TCPACK_PARKED_MAX + 64);
 }
 
 static void log_listeners(const struct tcpack_listeners *l, const struct tcpack_config *c)

@@ -66,6 +66,13 @@ static inline struct tcpack_ud tcpack_ud_decode(uint64_t ud)
 	};
 }
 
+/*
+ * Connections accepted past max-connections (a multishot accept drains the
+ * whole backlog before its cancel lands) wait here for a slot, in order;
+ * beyond this many they are closed.
+ */
+#define TCPACK_PARKED_MAX 256u
+
 struct tcpack_loop;
 
 /**

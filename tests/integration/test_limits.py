@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: MIT
+"""Backpressure, idle timeout and max-connections."""
+import socket
+import struct
+import time
+
+import harness
+from harness import DEFAULT_REPLY, Server, connect, exchange, recv_exact, recv_until_eof
+
+MIB = 1 << 20
+HOG_ATTEMPT = 64 * MIB		# what the client that never reads tries to push
+RSS_GROWTH_MAX = 32 * MIB	# what the server may grow meanwhile (max-pending is 256K)
+
+
+def read_until_closed(sock, timeout):
+	"""Read until EOF or a reset; AssertionError if the connection stays open."""
+	deadline = time.monotonic() + timeout
+	n = 0
+	while time.monotonic() < deadline:
+		sock.settimeout(max(0.01, deadline - time.monotonic()))
+		try:
+			chunk = sock.recv(1 << 20)
+		except socket.timeout:
+			continue
+		except (ConnectionResetError, BrokenPipeError):
+			return n
+		if not chunk:
+			return n
+		n += len(chunk)
+	raise AssertionError("connection still open after %.1fs (read %d bytes)" % (timeout, n))
+
+
+@harness.budget(40)
+def test_client_that_never_reads_cannot_grow_server_memory():
+	with Server(["--mode", "echo"]) as srv:
+		with connect(srv.port) as warm:		# buffers and code paths touched once
+			assert exchange(warm, b"w" * 65536) == b"w" * 65536
+		baseline = srv.rss_kib() * 1024
+		peak = baseline
+		hog = connect(srv.port)
+		deadline = time.monotonic() + 15
+		sent = 0
+		while sent < HOG_ATTEMPT and time.monotonic() < deadline:
+			n = harness.send_without_reading(hog, min(4 * MIB, HOG_ATTEMPT - sent), timeout=1.0, stall=0.5)
+			sent += n
+			peak = max(peak, srv.rss_kib() * 1024)
+			if n == 0:
+				break
+		# Stalled (or done): give the server a moment to show any growth.
+		for _ in range(5):
+			time.sleep(0.1)
+			peak = max(peak, srv.rss_kib() * 1024)
+		print("  never-reading client pushed %.1f MiB; server RSS %.1f -> %.1f MiB"
+		      % (sent / MIB, baseline / MIB, peak / MIB))
+		assert peak - baseline < RSS_GROWTH_MAX, \
+			"server RSS grew by %.1f MiB (bound %d MiB) while a client pushed %.1f MiB without reading" \
+			% ((peak - baseline) / MIB, RSS_GROWTH_MAX // MIB, sent / MIB)
+
+		# Meanwhile everybody else is served.
+		for i in range(5):
+			with connect(srv.port) as other:
+				payload = b"still here %d\n" % i * 1000
+				assert exchange(other, payload, timeout=5) == payload
+		hog.close()
+		with connect(srv.port) as after:
+			assert exchange(after, b"after the hog") == b"after the hog"
+
+
+@harness.budget(20)
+def test_idle_timeout_closes_a_silent_client():
+	with Server(["--idle-timeout", "1"]) as srv:
+		with connect(srv.port) as s:
+			assert recv_until_eof(s, timeout=6) == b"", "idle client got bytes"
+			port = harness.local_port(s)
+		srv.wait_log("127.0.0.1:%d: idle for 1000 ms, closing" % port)
+
+
+@harness.budget(20)
+def test_idle_timeout_closes_an_idle_keep_alive_client_but_not_a_busy_one():
+	with Server(["--mode", "line", "--reply", "ACK\\n", "--idle-timeout", "2s"]) as srv:
+		idle = connect(srv.port)
+		busy = connect(srv.port)
+		idle.sendall(b"once\n")
+		assert recv_exact(idle, 4) == b"ACK\n"
+		# busy talks every 100 ms for 3 s: never silent for 2 s.
+		for i in range(30):
+			busy.sendall(b"%d\n" % i)
+			assert recv_exact(busy, 4) == b"ACK\n", i
+			time.sleep(0.1)
+		assert recv_until_eof(idle, timeout=6) == b""
+		busy.sendall(b"still open\n")
+		assert recv_exact(busy, 4) == b"ACK\n"
+		idle.close()
+		busy.close()
+		srv.wait_log("idle for 2000 ms, closing")
+
+
+@harness.budget(30)
+def test_idle_timeout_closes_a_client_that_never_reads():
+	with Server(["--mode", "echo", "--idle-timeout", "1"]) as srv:
+		hog = connect(srv.port)
+		port = harness.local_port(hog)
+		sent = harness.send_without_reading(hog, HOG_ATTEMPT, timeout=5, stall=0.5)
+		assert sent > 0
+		srv.wait_log("127.0.0.1:%d: idle for 1000 ms, closing" % port, timeout=8)
+		got = read_until_closed(hog, timeout=5)
+		assert got <= sent
+		hog.close()
+		with connect(srv.port) as s:
+			assert exchange(s, b"next") == b"next"
+
+
+@harness.budget(30)
+def test_max_connections_holds_the_sixth_until_one_closes():
+	with Server(["--mode", "line", "--reply", "ACK\\n", "--max-connections", "5"]) as srv:
+		first = []
+		for i in range(5):
+			s = connect(srv.port)
+			s.sendall(b"hello %d\n" % i)
+			assert recv_exact(s, 4) == b"ACK\n", i
+			first.append(s)
+		srv.wait_log("max-connections (5) reached")
+		sixth = connect(srv.port)	# completes in the kernel's backlog
+		sixth.sendall(b"me too\n")
+		harness.expect_silence(sixth, 1.0)
+		for s in first[1:]:		# the five are still served
+			s.sendall(b"again\n")
+			assert recv_exact(s, 4) == b"ACK\n"
+		first[0].close()
+		assert recv_exact(sixth, 4, timeout=5) == b"ACK\n"
+		sixth.sendall(b"and again\n")
+		assert recv_exact(sixth, 4) == b"ACK\n"
+		srv.wait_log("below max-connections again: accepting")
+		for s in first[1:] + [sixth]:
+			s.close()
+
+
+@harness.budget(40)
+def test_burst_above_max_connections_waits_in_the_backlog():
+	# 50 clients at once against --max-connections 5: the kernel backlog
+	# holds the other 45 until slots free up; every one is served.
+	n = 50
+
+	def client(i, barrier):
+		with connect(port, timeout=20) as s:
+			barrier.wait(20)
+			s.sendall(b"burst %d" % i)
+			try:
+				return recv_until_eof(s, timeout=20)
+			except ConnectionResetError:
+				return "reset"
+
+	with Server(["--max-connections", "5"]) as srv:
+		port = srv.port
+		results = harness.run_concurrently(client, n, timeout=30)
+		bad = [(i, r) for i, r in enumerate(results) if r != DEFAULT_REPLY]
+		assert not bad, "%d of %d clients were not served (first: client %d got %r)" \
+			% (len(bad), n, bad[0][0], bad[0][1])
+
+
+@harness.budget(30)
+def test_resets_do_not_disturb_other_clients():
+	# Clients that reset (SO_LINGER 0) at every stage, in every mode.
+	linger0 = struct.pack("ii", 1, 0)
+	for mode in ("oneshot", "line", "echo", "discard"):
+		with Server(["--mode", mode]) as srv:
+			for i in range(100):
+				s = connect(srv.port)
+				s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger0)
+				if i % 3:
+					s.sendall(b"half a line" if i % 3 == 1 else b"x\n" * 5000)
+				s.close()
+			with connect(srv.port) as s:
+				got = exchange(s, b"still fine\n")
+			want = {"oneshot": DEFAULT_REPLY, "line": DEFAULT_REPLY, "echo": b"still fine\n",
+				"discard": b""}[mode]
+			assert got == want, (mode, got)
+
+
+def test_max_connections_one_serves_clients_one_after_another():
+	with Server(["--max-connections", "1"]) as srv:
+		for i in range(20):
+			with connect(srv.port) as s:
+				s.sendall(b"%d" % i)
+				assert recv_until_eof(s) == DEFAULT_REPLY, i
+
+
+if __name__ == "__main__":
+	harness.main(globals())

@@ -11,10 +11,22 @@ import subprocess
 import sys
 
 build, label = sys.argv[1], sys.argv[2]
+# Suites whose tests all run on io_uring: a skip there hides a failure when
+# io_uring works. The system suite may skip where nspawn cannot run at all
+# (inside a container, say); it says why.
+URING_SUITES = {"unit", "integration", "docs"}
+
 results = {}
+allowed_skips = []
 with open(os.path.join(build, "meson-logs", "testlog.json")) as f:
     for line in f:
         t = json.loads(line)
+        # meson 1.0 names a test "PROJECT:SUITE / NAME"; newer ones also list suites.
+        suites = {s.split(":")[-1] for s in t.get("suite", [])}
+        suites.add(t["name"].split(" / ")[0].split(":")[-1])
+        if t["result"] == "SKIP" and not suites & URING_SUITES:
+            allowed_skips.append(t["name"])
+            continue
         results.setdefault(t["result"], []).append(t["name"])
 
 passed = len(results.get("OK", []))
@@ -31,5 +43,8 @@ if skipped:
         print(f"{label}: tests were skipped on a machine where io_uring works: failing")
         failed += len(skipped)
         skipped = []
+if allowed_skips:
+    print(f"{label}: skipped where they cannot run (see their output): {', '.join(allowed_skips)}")
+    skipped = skipped + allowed_skips
 print(f"{label}: {passed} passed, {failed} failed" + (f", {len(skipped)} skipped" if skipped else ""))
 sys.exit(1 if failed else 0)

@@ -91,7 +91,7 @@ static int parse_unit_number(const char *s, const struct unit *units, uint64_t *
 	return -EINVAL;
 }
 
-enum key_type { T_MODE, T_TEXT, T_SIZE, T_UINT, T_TIME, T_LEVEL, T_LISTEN };
+enum key_type { T_MODE, T_TEXT, T_SIZE, T_UINT, T_TIME, T_LEVEL, T_LISTEN, T_ENGINE };
 
 struct key {
 	const char *name;
@@ -135,6 +135,11 @@ static const struct key keys[] = {
 	  "provided receive buffers, a power of two (default 1024)" },
 	{ "buffer-size", T_SIZE, 512, 1u << 20, OFF(buffer_size), 0, false,
 	  "bytes of one receive buffer (default 4K)" },
+	{ "threads", T_UINT, 0, TCPACK_THREADS_MAX, OFF(threads), 0, false,
+	  "worker threads, each with its own ring; 0 = one per usable CPU (default 0)" },
+	{ "engine", T_ENGINE, 0, 0, OFF(engine), 0, false,
+	  "auto | uring | epoll; auto falls back to epoll when io_uring is refused\n"
+	  "                           (default auto)" },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -313,6 +318,17 @@ static int set_key(struct tcpack_config *c, const struct key *k, const char *val
 			*(unsigned int *)(base + k->offset) = (unsigned int)v;
 		return 0;
 
+	case T_ENGINE:
+		if (strcmp(value, "auto") == 0)
+			c->engine = TCPACK_ENGINE_AUTO;
+		else if (strcmp(value, "uring") == 0 || strcmp(value, "io_uring") == 0)
+			c->engine = TCPACK_ENGINE_CHOICE_URING;
+		else if (strcmp(value, "epoll") == 0)
+			c->engine = TCPACK_ENGINE_CHOICE_EPOLL;
+		else
+			return fail(err, "unknown engine '%s' (expected auto, uring or epoll)", value);
+		return 0;
+
 	case T_LEVEL:
 		r = tcpack_log_parse_level(value);
 		if (r < 0)
@@ -449,6 +465,12 @@ unsigned int tcpack_config_keep_fixed(struct tcpack_config *next, const struct t
 		next->buffer_count = cur->buffer_count;
 		next->buffer_size = cur->buffer_size;
 		tcpack_logf(LOG_NOTICE, "reload: buffer-count/buffer-size changed; they take effect on restart");
+		kept++;
+	}
+	if (next->threads != cur->threads || next->engine != cur->engine) {
+		next->threads = cur->threads;
+		next->engine = cur->engine;
+		tcpack_logf(LOG_NOTICE, "reload: threads/engine changed; they take effect on restart");
 		kept++;
 	}
 	if (next->max_connections > max_slots) {

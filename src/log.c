@@ -22,8 +22,8 @@
 #include "tcpack/log.h"
 
 static struct {
-	int max_level;
-	unsigned int rate_limit;
+	_Atomic int max_level;		/* set by the supervisor, read by workers */
+	_Atomic unsigned int rate_limit;
 	bool journal;
 	bool probed;
 	/* rate limit window; touched by every worker, hence atomics */

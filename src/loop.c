@@ -3,8 +3,9 @@
  * The io_uring engine. Every I/O of the server goes through one ring:
  * multishot accept per listening socket, multishot recv per connection fed
  * by one provided-buffer ring, one send in flight per connection, shutdown,
- * cancel and close as SQEs, signals through a polled signalfd and time
- * through one periodic timeout.
+ * cancel and close as SQEs, the supervisor's wake-ups through a polled
+ * eventfd and time through one periodic timeout. One loop per worker
+ * thread; struct tcpack_worker holds what does not depend on the ring.
  *
  * Decisions about a connection are not taken inside the completion walk:
  * handlers update the connection and mark it dirty, and after the batch
@@ -20,39 +21,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
-#include <systemd/sd-daemon.h>
 
 #include "tcpack/conn.h"
 #include "tcpack/log.h"
 #include "tcpack/loop.h"
+#include "tcpack/worker.h"
 
 #define BGID		0
-#define NO_SLOT		UINT32_MAX
-#define STATUS_EVERY_MS	2000u
-
-/*
- * A configuration shared by the connections that started under it: a
- * reload makes a new one for new connections, and the old one goes when
- * its last connection does.
- */
-struct cfg_ref {
-	struct tcpack_config cfg;	/* first: conn->cfg points here */
-	unsigned long refs;
-};
+#define NO_SLOT		TCPACK_NO_SLOT
 
 struct tcpack_loop {
 	struct io_uring ring;
 	bool ring_ok;
-	const struct tcpack_config *cfg;	/* current: &cur->cfg */
-	struct cfg_ref *cur;
-	tcpack_reload_fn reload;
-	void *reload_userdata;
+	struct tcpack_worker *w;
 	const struct tcpack_listeners *listeners;
 
 	/* provided buffers */
@@ -60,52 +46,18 @@ struct tcpack_loop {
 	size_t br_bytes;
 	uint8_t *bufs;
 	size_t bufs_bytes;
+	size_t buf_size;
 	unsigned int buf_mask;
 	unsigned int bufs_returned;	/* added since the last advance */
 
-	/* connections: a table of slots and a stack of free ones */
-	struct tcpack_conn *conns;
-	uint32_t nslots;
-	uint32_t *free_slots;
-	uint32_t nfree;
-	uint32_t dirty;			/* head of the dirty list, NO_SLOT = empty */
-
 	/* accepting */
-	int parked[TCPACK_PARKED_MAX];	/* accepted over the limit, waiting for a slot */
-	unsigned int parked_head, nparked;
 	bool accept_armed[TCPACK_LISTEN_FDS_MAX];
 	bool accept_cancel_sent[TCPACK_LISTEN_FDS_MAX];
-	bool at_limit;			/* max-connections reached */
-	uint64_t accept_retry_ms;	/* backing off after EMFILE & co until then */
 
-	/* time */
-	struct tcpack_wheel wheel;
-	uint64_t start_ms, now_ms;
+	struct __kernel_timespec tick_ts;
 	uint64_t tick_ms;
-	struct __kernel_timespec tick_ts, deadline_ts;
-	uint64_t last_status_ms;
-	struct tcpack_stats last_status;
-	bool watchdog;
-
-	/* signals */
-	int sigfd;
-
-	struct tcpack_stats stats;
-	bool drain_requested, stopping, forced, done;
+	uint64_t ctl_buf;		/* eventfd counter, read through the ring */
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t wheel_tick(uint64_t ms)
-{
-	return ms / 1000;	/* the wheel turns once a second */
-}
 
 static struct io_uring_sqe *get_sqe(struct tcpack_loop *l)
 {
@@ -126,19 +78,19 @@ static struct io_uring_sqe *get_sqe(struct tcpack_loop *l)
 
 static uint8_t *buf_addr(struct tcpack_loop *l, unsigned int bid)
 {
-	return l->bufs + (size_t)bid * l->cfg->buffer_size;
+	return l->bufs + (size_t)bid * l->buf_size;
 }
 
 /* Give a buffer the kernel filled back to it; published after the batch. */
 static void buf_recycle(struct tcpack_loop *l, unsigned int bid)
 {
-	io_uring_buf_ring_add(l->br, buf_addr(l, bid), (unsigned int)l->cfg->buffer_size,
+	io_uring_buf_ring_add(l->br, buf_addr(l, bid), (unsigned int)l->buf_size,
 			      (unsigned short)bid, l->buf_mask, (int)l->bufs_returned++);
 }
 
 static int setup_buffers(struct tcpack_loop *l, char *err)
 {
-	unsigned int n = l->cfg->buffer_count;
+	unsigned int n = l->w->cfg->buffer_count;
 	struct io_uring_buf_reg reg = { 0 };
 	int r;
 
@@ -149,7 +101,8 @@ static int setup_buffers(struct tcpack_loop *l, char *err)
 		snprintf(err, TCPACK_ERR_MAX, "cannot map the buffer ring: %s", strerror(errno));
 		return -ENOMEM;
 	}
-	l->bufs_bytes = (size_t)n * l->cfg->buffer_size;
+	l->buf_size = l->w->cfg->buffer_size;
+	l->bufs_bytes = (size_t)n * l->buf_size;
 	l->bufs = mmap(NULL, l->bufs_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
 		       -1, 0);
 	if (l->bufs == MAP_FAILED) {
@@ -197,7 +150,7 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 	unsigned int first = 0;
 	int r = -EINVAL;
 
-	while (cq < 2 * l->cfg->max_connections && cq < 65536)
+	while (cq < 2 * l->w->nslots && cq < 65536)
 		cq *= 2;
 	if (hook && strstr(hook, "nodefer"))
 		first = 1;
@@ -217,9 +170,10 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 		l->ring_ok = true;
 		if (!(p.features & IORING_FEAT_NODROP))
 			tcpack_logf(LOG_WARNING, "kernel lacks IORING_FEAT_NODROP: completions may be lost on overflow");
-		tcpack_logf(LOG_DEBUG, "io_uring: sq %u, cq %u, %s", p.sq_entries, p.cq_entries,
+		tcpack_logf(LOG_DEBUG, "io_uring: sq %u, cq %u, %s (worker %u)",
+			    p.sq_entries, p.cq_entries,
 			    i == 0 ? "single issuer, deferred task run" :
-			    i == 1 ? "cooperative task run" : "default task run");
+			    i == 1 ? "cooperative task run" : "default task run", l->w->id);
 		(void)io_uring_register_ring_fd(&l->ring);
 		return 0;
 	}
@@ -238,9 +192,9 @@ static struct tcpack_conn *conn_of(struct tcpack_loop *l, struct tcpack_ud ud)
 {
 	struct tcpack_conn *c;
 
-	if (ud.slot >= l->nslots)
+	if (ud.slot >= l->w->nslots)
 		return NULL;
-	c = &l->conns[ud.slot];
+	c = &l->w->conns[ud.slot];
 	/* Generation mismatch: the completion belongs to an earlier user of the slot. */
 	if (!c->stats || c->gen != ud.gen)
 		return NULL;
@@ -252,76 +206,26 @@ static uint64_t conn_ud(const struct tcpack_conn *c, enum tcpack_op op)
 	return tcpack_ud_encode(op, c->slot, c->gen, 0);
 }
 
-static void mark_dirty(struct tcpack_loop *l, struct tcpack_conn *c)
+static void add_conn(struct tcpack_loop *l, int fd)
 {
-	if (c->dirty)
-		return;
-	c->dirty = true;
-	c->next_dirty = l->dirty;
-	l->dirty = c->slot;
+	if (!tcpack_worker_conn_new(l->w, fd))
+		tcpack_worker_park(l->w, fd);
 }
 
-static void arm_timer(struct tcpack_loop *l, struct tcpack_conn *c)
+/* Slots may be free now: serve connections parked at the limit. */
+static void unpark(struct tcpack_loop *l)
 {
-	uint64_t ms = tcpack_conn_deadline_ms(c);
+	int fd;
 
-	if (ms)
-		tcpack_timer_arm(&l->wheel, &c->timer, wheel_tick(l->now_ms + ms + 999));
-	else
-		tcpack_timer_disarm(&c->timer);
+	while ((fd = tcpack_worker_unpark(l->w)) >= 0)
+		add_conn(l, fd);
 }
-
-static struct cfg_ref *cfg_ref_get(const struct tcpack_config *cfg)
-{
-	struct cfg_ref *ref = (struct cfg_ref *)cfg;
-
-	ref->refs++;
-	return ref;
-}
-
-static void cfg_ref_put(const struct tcpack_config *cfg)
-{
-	struct cfg_ref *ref = (struct cfg_ref *)cfg;
-
-	if (ref && --ref->refs == 0)
-		free(ref);
-}
-
-static void free_slot(struct tcpack_loop *l, struct tcpack_conn *c)
-{
-	uint32_t slot = c->slot, gen = c->gen;
-	const struct tcpack_config *cfg = c->cfg;
-
-	tcpack_conn_deinit(c);
-	cfg_ref_put(cfg);
-	memset(c, 0, sizeof(*c));
-	c->slot = slot;
-	c->gen = (gen + 1) & TCPACK_UD_GEN_MASK;
-	l->free_slots[l->nfree++] = slot;
-}
-
-static void add_conn(struct tcpack_loop *l, int fd);
 
 static void ref_put(struct tcpack_loop *l, struct tcpack_conn *c)
 {
 	if (--c->refs == 0 && c->closing) {
-		free_slot(l, c);
-		/* A slot is free: the longest-waiting parked connection takes it. */
-		if (l->nparked && !l->stopping) {
-			int fd = l->parked[l->parked_head];
-
-			l->parked_head = (l->parked_head + 1) % TCPACK_PARKED_MAX;
-			l->nparked--;
-			add_conn(l, fd);
-		}
-	}
-}
-
-static void close_parked(struct tcpack_loop *l)
-{
-	for (; l->nparked; l->nparked--) {
-		close(l->parked[l->parked_head]);
-		l->parked_head = (l->parked_head + 1) % TCPACK_PARKED_MAX;
+		tcpack_worker_conn_free(l->w, c);
+		unpark(l);
 	}
 }
 
@@ -400,7 +304,7 @@ static void flush_conn(struct tcpack_loop *l, struct tcpack_conn *c)
 			io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_SHUTDOWN));
 			c->refs++;
 			tcpack_conn_shut(c);
-			arm_timer(l, c);
+			tcpack_worker_arm_timer(l->w, c);
 		} else if (c->phase == TCPACK_CONN_PEER_DONE) {
 			start_close(l, c);
 			return;
@@ -415,13 +319,10 @@ static void flush_conn(struct tcpack_loop *l, struct tcpack_conn *c)
 
 static void flush_dirty(struct tcpack_loop *l)
 {
-	while (l->dirty != NO_SLOT) {
-		struct tcpack_conn *c = &l->conns[l->dirty];
+	struct tcpack_conn *c;
 
-		l->dirty = c->next_dirty;
-		c->dirty = false;
+	while ((c = tcpack_worker_next_dirty(l->w)))
 		flush_conn(l, c);
-	}
 }
 
 /* ---- accepting -------------------------------------------------------- */
@@ -455,56 +356,12 @@ static void cancel_accepts(struct tcpack_loop *l)
 	}
 }
 
-/* Accept while below the limits and not stopping; log transitions once. */
 static void update_accepting(struct tcpack_loop *l)
 {
-	bool full = l->stats.conns_now >= l->cfg->max_connections;
-
-	if (full != l->at_limit) {
-		l->at_limit = full;
-		if (full)
-			tcpack_logf(LOG_WARNING, "max-connections (%u) reached: not accepting until a connection closes",
-				    l->cfg->max_connections);
-		else
-			tcpack_logf(LOG_NOTICE, "below max-connections again: accepting");
-	}
-	if (l->stopping || full || l->now_ms < l->accept_retry_ms)
-		cancel_accepts(l);
-	else
+	if (tcpack_worker_may_accept(l->w))
 		arm_accepts(l);
-}
-
-static void add_conn(struct tcpack_loop *l, int fd)
-{
-	struct tcpack_conn *c;
-
-	if (l->stopping) {
-		close(fd);
-		return;
-	}
-	if (!l->nfree || l->stats.conns_now >= l->cfg->max_connections) {
-		/*
-		 * Multishot accept takes the whole backlog at once, before the
-		 * cancel that the limit asks for can stop it: park the excess,
-		 * in order, until slots free up.
-		 */
-		if (l->nparked < TCPACK_PARKED_MAX) {
-			l->parked[(l->parked_head + l->nparked++) % TCPACK_PARKED_MAX] = fd;
-			return;
-		}
-		tcpack_log_event(LOG_WARNING, NULL,
-				 "max-connections reached and %u accepted connections already wait: closing one",
-				 TCPACK_PARKED_MAX);
-		close(fd);
-		l->stats.errors++;
-		return;
-	}
-	c = &l->conns[l->free_slots[--l->nfree]];
-	tcpack_conn_init(c, fd, &cfg_ref_get(l->cfg)->cfg, &l->stats);
-	if (tcpack_log_enabled(LOG_INFO))
-		tcpack_conn_peer(c);	/* while it is surely still connected */
-	arm_timer(l, c);
-	mark_dirty(l, c);
+	else
+		cancel_accepts(l);
 }
 
 /*
@@ -522,8 +379,8 @@ static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struc
 		   cqe->res == -ENOBUFS) {
 		tcpack_log_event(LOG_ERR, NULL, "accept failed: %s; retrying in 1s",
 				 strerror(-cqe->res));
-		l->stats.errors++;
-		l->accept_retry_ms = l->now_ms + 1000;
+		l->w->stats.errors++;
+		l->w->accept_retry_ms = l->w->now_ms + 1000;
 	} else if (cqe->res != -ECANCELED) {
 		tcpack_log_event(LOG_DEBUG, NULL, "accept failed: %s", strerror(-cqe->res));
 	}
@@ -548,13 +405,13 @@ static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 		if (cqe->res > 0 && bid >= 0) {
 			tcpack_conn_input(c, buf_addr(l, (unsigned int)bid), (size_t)cqe->res);
 			if (c->phase != TCPACK_CONN_LINGER)
-				arm_timer(l, c);
+				tcpack_worker_arm_timer(l->w, c);
 		} else if (cqe->res == 0) {
 			tcpack_conn_eof(c);
 		} else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
 			tcpack_conn_error(c, cqe->res, "receive");
 		}
-		mark_dirty(l, c);
+		tcpack_worker_mark_dirty(l->w, c);
 	}
 	if (bid >= 0)
 		buf_recycle(l, (unsigned int)bid);
@@ -578,11 +435,11 @@ static void handle_send(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 	if (!c->closing) {
 		if (cqe->res > 0) {
 			tcpack_conn_sent(c, (size_t)cqe->res);
-			arm_timer(l, c);
+			tcpack_worker_arm_timer(l->w, c);
 		} else {
 			tcpack_conn_error(c, cqe->res ? cqe->res : -EPIPE, "send");
 		}
-		mark_dirty(l, c);
+		tcpack_worker_mark_dirty(l->w, c);
 	}
 	ref_put(l, c);
 }
@@ -596,7 +453,7 @@ static void handle_conn_op(struct tcpack_loop *l, struct tcpack_ud ud)
 		ref_put(l, c);
 }
 
-/* ---- time, signals, service manager ------------------------------------ */
+/* ---- time and control ------------------------------------------------ */
 
 static void arm_tick(struct tcpack_loop *l)
 {
@@ -608,167 +465,39 @@ static void arm_tick(struct tcpack_loop *l)
 	io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_TICK, 0, 0, 0));
 }
 
-static void arm_signal(struct tcpack_loop *l)
+static void arm_ctl(struct tcpack_loop *l)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
 
-	/* Poll, then read(2) here: signalfd must be read by this thread. */
-	io_uring_prep_poll_add(sqe, l->sigfd, POLLIN);
-	io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_SIGNAL, 0, 0, 0));
-}
-
-static void notify_status(struct tcpack_loop *l)
-{
-	const struct tcpack_stats *s = &l->stats;
-
-	l->last_status = *s;
-	l->last_status_ms = l->now_ms;
-	sd_notifyf(0, "STATUS=%s%" PRIu64 " connections (%" PRIu64 " total), %" PRIu64
-		   " messages, %" PRIu64 " bytes in, %" PRIu64 " bytes out, %" PRIu64 " errors",
-		   l->stopping ? "stopping: " : "", s->conns_now, s->conns_total, s->messages,
-		   s->bytes_in, s->bytes_out, s->errors);
-}
-
-static void expire_conn(struct tcpack_timer *t, void *arg)
-{
-	struct tcpack_loop *l = arg;
-	struct tcpack_conn *c = (struct tcpack_conn *)((char *)t - offsetof(struct tcpack_conn, timer));
-
-	tcpack_conn_timeout(c);
-	mark_dirty(l, c);
-}
-
-static void handle_tick(struct tcpack_loop *l)
-{
-	tcpack_wheel_advance(&l->wheel, wheel_tick(l->now_ms), expire_conn, l);
-	if (l->watchdog)
-		sd_notify(0, "WATCHDOG=1");
-	if (l->now_ms - l->last_status_ms >= STATUS_EVERY_MS &&
-	    memcmp(&l->stats, &l->last_status, sizeof(l->stats)) != 0)
-		notify_status(l);
-	tcpack_log_flush_suppressed();
-	if (!l->done)
-		arm_tick(l);
+	io_uring_prep_read(sqe, l->w->ctl->efd, &l->ctl_buf, sizeof(l->ctl_buf), 0);
+	io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_CONTROL, 0, 0, 0));
 }
 
 static void force_close_all(struct tcpack_loop *l)
 {
-	unsigned int n = 0;
+	struct tcpack_worker *w = l->w;
 
-	l->forced = true;
-	for (uint32_t i = 0; i < l->nslots; i++) {
-		struct tcpack_conn *c = &l->conns[i];
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		struct tcpack_conn *c = &w->conns[i];
 
-		if (c->stats && !c->closing) {
+		if (c->stats && !c->closing)
 			start_close(l, c);
-			n++;
-		}
 	}
-	if (n)
-		tcpack_logf(LOG_WARNING, "shutdown timeout: closed %u connections still owed replies", n);
 }
 
-static void begin_drain(struct tcpack_loop *l)
+/* The supervisor wrote the eventfd: commands are waiting in ctl. */
+static void handle_ctl(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 {
-	struct io_uring_sqe *sqe;
+	unsigned int cmd = tcpack_worker_control(l->w);
 
-	l->stopping = true;
-	sd_notify(0, "STOPPING=1");
-	tcpack_logf(LOG_NOTICE, "stopping: draining %" PRIu64 " connections (at most %" PRIu64 " ms)",
-		    l->stats.conns_now, l->cfg->shutdown_timeout_ms);
-	close_parked(l);
-	notify_status(l);
-	update_accepting(l);
-	for (uint32_t i = 0; i < l->nslots; i++) {
-		struct tcpack_conn *c = &l->conns[i];
-
-		if (c->stats && !c->closing) {
-			tcpack_conn_drain(c);
-			mark_dirty(l, c);
-		}
-	}
-	if (!l->cfg->shutdown_timeout_ms) {
+	if (cmd & TCPACK_CTL_FORCE)
 		force_close_all(l);
-		return;
-	}
-	l->deadline_ts.tv_sec = (long long)(l->cfg->shutdown_timeout_ms / 1000);
-	l->deadline_ts.tv_nsec = (long long)(l->cfg->shutdown_timeout_ms % 1000) * 1000000;
-	sqe = get_sqe(l);
-	io_uring_prep_timeout(sqe, &l->deadline_ts, 0, 0);
-	io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_DEADLINE, 0, 0, 0));
-}
-
-/*
- * SIGHUP: read the configuration again. New connections get it; open ones
- * keep theirs. A bad configuration changes nothing.
- */
-static void reload(struct tcpack_loop *l)
-{
-	struct cfg_ref *next;
-	char err[TCPACK_ERR_MAX];
-	int r;
-
-	if (!l->reload) {
-		tcpack_logf(LOG_NOTICE, "SIGHUP ignored: no way to reload configured");
-		return;
-	}
-	sd_notifyf(0, "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%" PRIu64, l->now_ms * 1000);
-	next = calloc(1, sizeof(*next));
-	if (!next) {
-		r = -ENOMEM;
-		snprintf(err, sizeof(err), "out of memory");
-	} else {
-		r = l->reload(&next->cfg, err, l->reload_userdata);
-	}
-	if (r < 0) {
-		tcpack_logf(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
-		free(next);
-	} else {
-		tcpack_config_keep_fixed(&next->cfg, l->cfg, l->nslots);
-		next->refs = 1;
-		cfg_ref_put(l->cfg);
-		l->cur = next;
-		l->cfg = &next->cfg;
-		tcpack_log_setup(l->cfg->log_level, l->cfg->log_rate_limit);
-		tcpack_logf(LOG_NOTICE, "reloaded configuration%s%s: new connections use %s mode",
-			    l->cfg->config_path[0] ? " from " : "", l->cfg->config_path,
-			    tcpack_mode_name(l->cfg->mode));
-	}
-	sd_notify(0, "READY=1");
-	notify_status(l);
-}
-
-void tcpack_loop_set_reload(struct tcpack_loop *l, tcpack_reload_fn fn, void *userdata)
-{
-	l->reload = fn;
-	l->reload_userdata = userdata;
-}
-
-static void handle_signal(struct tcpack_loop *l)
-{
-	struct signalfd_siginfo si;
-
-	while (read(l->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		switch (si.ssi_signo) {
-		case SIGTERM:
-		case SIGINT:
-			if (!l->stopping && !l->drain_requested) {
-				l->drain_requested = true;	/* after this batch */
-			} else if (!l->forced) {
-				tcpack_logf(LOG_WARNING, "second %s: closing every connection now",
-					    strsignal((int)si.ssi_signo));
-				force_close_all(l);
-			}
-			break;
-		case SIGHUP:
-			if (!l->stopping)
-				reload(l);
-			break;
-		default:
-			break;
-		}
-	}
-	arm_signal(l);
+	if (cmd & TCPACK_CTL_ACCEPT)
+		unpark(l);
+	if (cqe->res < 0 && cqe->res != -EAGAIN && cqe->res != -EINTR)
+		tcpack_logf(LOG_ERR, "worker %u: reading its control eventfd: %s", l->w->id,
+			    strerror(-cqe->res));
+	arm_ctl(l);
 }
 
 static void handle_cqe(struct tcpack_loop *l, struct io_uring_cqe *cqe)
@@ -793,56 +522,46 @@ static void handle_cqe(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 		if (ud.slot != (NO_SLOT & TCPACK_UD_SLOT_MAX))
 			handle_conn_op(l, ud);
 		break;
-	case TCPACK_OP_SIGNAL:
-		handle_signal(l);
+	case TCPACK_OP_CONTROL:
+		handle_ctl(l, cqe);
 		break;
 	case TCPACK_OP_TICK:
-		handle_tick(l);
-		break;
-	case TCPACK_OP_DEADLINE:
-		if (cqe->res == -ETIME && !l->forced)
-			force_close_all(l);
+		tcpack_worker_tick(l->w);
+		arm_tick(l);
 		break;
 	default:
 		break;
 	}
 }
 
-int tcpack_loop_run(struct tcpack_loop *l)
+static int loop_run(void *engine)
 {
+	struct tcpack_loop *l = engine;
+	struct tcpack_worker *w = l->w;
 	struct io_uring_cqe *cqe;
-	uint64_t usec = 0;
 	int r;
 
-	l->now_ms = mono_ms();
-	tcpack_wheel_init(&l->wheel, wheel_tick(l->now_ms));
-	l->tick_ms = 1000;
-	if (sd_watchdog_enabled(0, &usec) > 0 && usec) {
-		l->watchdog = true;
-		if (usec / 2000 < l->tick_ms)
-			l->tick_ms = usec / 2000 ? usec / 2000 : 1;
-	}
 	update_accepting(l);
-	arm_signal(l);
+	arm_ctl(l);
 	arm_tick(l);
 	r = io_uring_submit(&l->ring);
 	if (r < 0) {
-		tcpack_logf(LOG_ERR, "io_uring submit failed: %s", strerror(-r));
+		tcpack_logf(LOG_ERR, "worker %u: io_uring submit failed: %s", w->id, strerror(-r));
 		return r;
 	}
-	notify_status(l);
-	sd_notify(0, "READY=1");
+	tcpack_worker_publish(w);
+	atomic_store(&w->ctl->state, 1);
 
-	while (!l->done) {
+	while (!w->done) {
 		unsigned int n = 0;
 		unsigned int head;
 
 		r = io_uring_submit_and_wait(&l->ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
-			tcpack_logf(LOG_ERR, "io_uring wait failed: %s", strerror(-r));
+			tcpack_logf(LOG_ERR, "worker %u: io_uring wait failed: %s", w->id, strerror(-r));
 			return r;
 		}
-		l->now_ms = mono_ms();
+		w->now_ms = tcpack_now_ms();
 		io_uring_for_each_cqe(&l->ring, head, cqe) {
 			handle_cqe(l, cqe);
 			n++;
@@ -854,23 +573,43 @@ int tcpack_loop_run(struct tcpack_loop *l)
 			io_uring_buf_ring_advance(l->br, (int)l->bufs_returned);
 			l->bufs_returned = 0;
 		}
-		if (l->drain_requested && !l->stopping)
-			begin_drain(l);
 		flush_dirty(l);
-		if (!l->stopping)
-			update_accepting(l);
-		else if (l->stats.conns_now == 0)
-			l->done = true;
+		update_accepting(l);
+		tcpack_worker_publish(w);
+		if (tcpack_worker_finished(w))
+			w->done = true;
 	}
-	notify_status(l);
+	tcpack_worker_publish(w);
 	return 0;
 }
 
-int tcpack_loop_new(const struct tcpack_config *cfg, const struct tcpack_listeners *listeners,
-		    struct tcpack_loop **ret, char *err)
+static void loop_free(void *engine)
+{
+	struct tcpack_loop *l = engine;
+
+	if (!l)
+		return;
+	/* The ring goes first: until it is gone the kernel may use our buffers. */
+	if (l->ring_ok)
+		io_uring_queue_exit(&l->ring);
+	for (uint32_t i = 0; l->w->conns && i < l->w->nslots; i++) {
+		struct tcpack_conn *c = &l->w->conns[i];
+
+		if (c->stats && c->fd >= 0) {
+			close(c->fd);
+			c->fd = -1;
+		}
+	}
+	if (l->br)
+		munmap(l->br, l->br_bytes);
+	if (l->bufs)
+		munmap(l->bufs, l->bufs_bytes);
+	free(l);
+}
+
+static int loop_setup(struct tcpack_worker *w, void **ret, char *err)
 {
 	struct tcpack_loop *l;
-	sigset_t mask;
 	int r;
 
 	l = calloc(1, sizeof(*l));
@@ -878,18 +617,9 @@ int tcpack_loop_new(const struct tcpack_config *cfg, const struct tcpack_listene
 		snprintf(err, TCPACK_ERR_MAX, "out of memory");
 		return -ENOMEM;
 	}
-	l->cur = calloc(1, sizeof(*l->cur));
-	if (!l->cur) {
-		free(l);
-		snprintf(err, TCPACK_ERR_MAX, "out of memory");
-		return -ENOMEM;
-	}
-	l->cur->cfg = *cfg;
-	l->cur->refs = 1;
-	l->cfg = &l->cur->cfg;
-	l->listeners = listeners;
-	l->sigfd = -1;
-	l->dirty = NO_SLOT;
+	l->w = w;
+	l->listeners = w->shared->listeners;
+	l->tick_ms = w->shared->tick_ms;
 
 	r = setup_ring(l, err);
 	if (r < 0)
@@ -897,65 +627,16 @@ int tcpack_loop_new(const struct tcpack_config *cfg, const struct tcpack_listene
 	r = setup_buffers(l, err);
 	if (r < 0)
 		goto fail;
-
-	l->nslots = l->cfg->max_connections;
-	l->conns = calloc(l->nslots, sizeof(*l->conns));
-	l->free_slots = calloc(l->nslots, sizeof(*l->free_slots));
-	if (!l->conns || !l->free_slots) {
-		snprintf(err, TCPACK_ERR_MAX, "out of memory for %u connections", l->nslots);
-		r = -ENOMEM;
-		goto fail;
-	}
-	for (uint32_t i = 0; i < l->nslots; i++) {
-		l->conns[i].slot = i;
-		l->free_slots[l->nfree++] = l->nslots - 1 - i;	/* low slots first */
-	}
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	l->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (l->sigfd < 0) {
-		r = -errno;
-		snprintf(err, TCPACK_ERR_MAX, "signalfd: %s", strerror(-r));
-		goto fail;
-	}
 	*ret = l;
 	return 0;
 fail:
-	tcpack_loop_free(l);
+	loop_free(l);
 	return r;
 }
 
-void tcpack_loop_free(struct tcpack_loop *l)
-{
-	if (!l)
-		return;
-	/* The ring goes first: until it is gone the kernel may use our buffers. */
-	if (l->ring_ok)
-		io_uring_queue_exit(&l->ring);
-	close_parked(l);
-	if (l->conns) {
-		for (uint32_t i = 0; i < l->nslots; i++) {
-			struct tcpack_conn *c = &l->conns[i];
-
-			if (!c->stats)
-				continue;
-			if (c->fd >= 0)
-				close(c->fd);
-			tcpack_conn_deinit(c);
-			cfg_ref_put(c->cfg);
-		}
-	}
-	cfg_ref_put(l->cfg);
-	if (l->br)
-		munmap(l->br, l->br_bytes);
-	if (l->bufs)
-		munmap(l->bufs, l->bufs_bytes);
-	if (l->sigfd >= 0)
-		close(l->sigfd);
-	free(l->conns);
-	free(l->free_slots);
-	free(l);
-}
+const struct tcpack_engine tcpack_engine_uring = {
+	.name = "io_uring",
+	.setup = loop_setup,
+	.run = loop_run,
+	.free = loop_free,
+};

@@ -17,7 +17,8 @@
 #include "tcpack/config.h"
 #include "tcpack/listen.h"
 #include "tcpack/log.h"
-#include "tcpack/loop.h"
+#include "tcpack/server.h"
+#include "tcpack/worker.h"
 
 /*
  * Each connection is one fd: raise the soft limit to the hard one, and say
@@ -75,7 +76,6 @@ int main(int argc, char **argv)
 	struct args args = { argc, argv };
 	static struct tcpack_config cfg;
 	struct tcpack_listeners listeners = { 0 };
-	struct tcpack_loop *loop = NULL;
 	enum tcpack_cli_action action;
 	char err[TCPACK_ERR_MAX];
 	sigset_t mask;
@@ -113,24 +113,18 @@ int main(int argc, char **argv)
 	r = tcpack_listen_open(&listeners, &cfg, err);
 	if (r < 0)
 		goto fail;
-	r = tcpack_loop_new(&cfg, &listeners, &loop, err);
-	if (r < 0)
-		goto fail;
-	tcpack_loop_set_reload(loop, reload_config, &args);
 	log_listeners(&listeners, &cfg);
 	tcpack_logf(LOG_INFO, "tcpack %s serving in %s mode", TCPACK_VERSION, tcpack_mode_name(cfg.mode));
 
-	r = tcpack_loop_run(loop);
-	tcpack_loop_free(loop);
+	r = tcpack_server_run(&cfg, &listeners, reload_config, &args, err);
 	tcpack_listen_close(&listeners);
 	if (r < 0)
-		return 1;
+		goto fail;
 	tcpack_logf(LOG_INFO, "stopped");
 	return 0;
 fail:
 	tcpack_logf(LOG_ERR, "tcpack: %s", err);
 	sd_notifyf(0, "STATUS=failed: %s\nERRNO=%d", err, -r);
-	tcpack_loop_free(loop);
 	tcpack_listen_close(&listeners);
 	return 1;
 }

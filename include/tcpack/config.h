@@ -22,6 +22,13 @@ enum tcpack_mode {
 	TCPACK_MODE_DISCARD,
 };
 
+enum tcpack_engine_choice {
+	TCPACK_ENGINE_AUTO,
+	TCPACK_ENGINE_CHOICE_URING,
+	TCPACK_ENGINE_CHOICE_EPOLL,
+};
+
+#define TCPACK_THREADS_MAX	256u
 #define TCPACK_REPLY_MAX	4096u		/* decoded bytes of reply / error-reply */
 #define TCPACK_MESSAGE_MAX	(1u << 20)	/* upper bound of max-message */
 #define TCPACK_LISTEN_MAX	16u
@@ -50,6 +57,8 @@ struct tcpack_config {
 	size_t max_pending;		/* bytes owed to one client before its reads pause */
 	unsigned int buffer_count;	/* provided receive buffers, a power of two */
 	size_t buffer_size;		/* bytes of one provided buffer */
+	unsigned int threads;		/* workers, 0 = one per CPU we may run on */
+	enum tcpack_engine_choice engine;
 	char config_path[4096];		/* file read, "" when none */
 
 	/* private to config.c */

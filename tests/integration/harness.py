@@ -68,6 +68,18 @@ def skip_module(reason):
 	raise SkipModule(reason)
 
 
+# TCPACK_TEST_ENGINE=epoll runs a module against the epoll engine (meson
+# registers each module once per engine); default: whatever auto picks.
+ENGINE = os.environ.get("TCPACK_TEST_ENGINE", "")
+
+
+def uring_only(fn):
+	"""The test is about the io_uring engine itself (ring sizes, task-run
+	modes): it belongs to the io_uring runs, not the epoll ones."""
+	fn.uring_only = True
+	return fn
+
+
 def budget(seconds):
 	"""Decorator: this test's wall-clock budget (default 30 s)."""
 	def mark(fn):
@@ -184,6 +196,8 @@ class Server:
 			listens = [self.listen] if isinstance(self.listen, str) else list(self.listen)
 			for l in listens:
 				argv += ["--listen", l]
+		if ENGINE:
+			argv += ["--engine", ENGINE]
 		return argv + self.args
 
 	def start(self, wait=True, timeout=10.0):
@@ -633,6 +647,8 @@ def main(ns):
 	only = os.environ.get("TCPACK_TEST_ONLY")	# e.g. TCPACK_TEST_ONLY=half_close
 	if only:
 		tests = [(n, f) for n, f in tests if only in n]
+	if ENGINE == "epoll":
+		tests = [(n, f) for n, f in tests if not getattr(f, "uring_only", False)]
 	passed = failed = skipped = 0
 	refused = None
 	started = time.monotonic()

@@ -35,12 +35,14 @@ def test_echo_200_concurrent_random_payloads_byte_exact():
 
 
 @harness.budget(60)
+@harness.uring_only
 def test_echo_200_clients_without_deferred_task_run():
 	# TCPACK_TEST_RING=nodefer: the ring set up the 5.19 way (COOP_TASKRUN).
 	echo_200_clients({"TCPACK_TEST_RING": "nodefer"}, ring="cooperative task run")
 
 
 @harness.budget(60)
+@harness.uring_only
 def test_echo_200_clients_with_a_tiny_ring():
 	# TCPACK_TEST_RING=smallcq: SQ of 8, CQ of 16: submission and completion
 	# queues overflow constantly.

@@ -130,7 +130,9 @@ def test_max_connections_holds_the_sixth_until_one_closes():
 		assert recv_exact(sixth, 4, timeout=5) == b"ACK\n"
 		sixth.sendall(b"and again\n")
 		assert recv_exact(sixth, 4) == b"ACK\n"
-		srv.wait_log("below max-connections again: accepting")
+		# No "below max-connections" line is promised here: the sixth may
+		# have been accepted already and waited parked for the free slot.
+		assert srv.log().count("max-connections (5) reached") >= 1
 		for s in first[1:] + [sixth]:
 			s.close()
 

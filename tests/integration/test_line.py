@@ -50,6 +50,7 @@ def test_200_clients_pipelining_with_default_reply_get_exact_bytes():
 
 
 @harness.budget(45)
+@harness.uring_only
 def test_200_pipelining_clients_with_a_tiny_ring():
 	# TCPACK_TEST_RING=smallcq: an 8-entry SQ and 16-entry CQ, so the SQ
 	# fills and the CQ overflows all the time; nothing may be lost.

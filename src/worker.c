@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tcpack/log.h"
+#include "tcpack/worker.h"
+
+uint64_t tcpack_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t wheel_tick(uint64_t ms)
+{
+	return ms / 1000;	/* the wheel turns once a second */
+}
+
+static void close_parked(struct tcpack_worker *w);
+
+static void cfg_put(const struct tcpack_config *cfg)
+{
+	struct tcpack_cfg_ref *ref = (struct tcpack_cfg_ref *)cfg;
+
+	if (ref && --ref->refs == 0)
+		free(ref);
+}
+
+int tcpack_worker_init(struct tcpack_worker *w, unsigned int id, struct tcpack_shared *shared,
+		       struct tcpack_worker_ctl *ctl, const struct tcpack_config *cfg, char *err)
+{
+	struct tcpack_cfg_ref *ref;
+
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->shared = shared;
+	w->ctl = ctl;
+	w->dirty = TCPACK_NO_SLOT;
+	w->now_ms = tcpack_now_ms();
+	tcpack_wheel_init(&w->wheel, wheel_tick(w->now_ms));
+
+	ref = malloc(sizeof(*ref));
+	w->nslots = shared->max_slots;
+	w->conns = calloc(w->nslots, sizeof(*w->conns));
+	w->free_slots = calloc(w->nslots, sizeof(*w->free_slots));
+	if (!ref || !w->conns || !w->free_slots) {
+		free(ref);
+		snprintf(err, TCPACK_ERR_MAX, "out of memory for %u connections", w->nslots);
+		return -ENOMEM;
+	}
+	ref->cfg = *cfg;
+	ref->refs = 1;
+	w->cfg = &ref->cfg;
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		w->conns[i].slot = i;
+		w->free_slots[w->nfree++] = w->nslots - 1 - i;	/* low slots first */
+	}
+	return 0;
+}
+
+void tcpack_worker_deinit(struct tcpack_worker *w)
+{
+	if (w->conns) {
+		for (uint32_t i = 0; i < w->nslots; i++) {
+			struct tcpack_conn *c = &w->conns[i];
+
+			if (c->stats)
+				tcpack_worker_conn_free(w, c);
+		}
+	}
+	close_parked(w);
+	free(w->conns);
+	free(w->free_slots);
+	w->conns = NULL;
+	w->free_slots = NULL;
+	cfg_put(w->cfg);
+	w->cfg = NULL;
+}
+
+static void wake(struct tcpack_worker_ctl *ctl, unsigned int cmd)
+{
+	uint64_t one = 1;
+
+	atomic_fetch_or(&ctl->cmd, cmd);
+	(void)!write(ctl->efd, &one, sizeof(one));
+}
+
+struct tcpack_conn *tcpack_worker_conn_new(struct tcpack_worker *w, int fd)
+{
+	struct tcpack_shared *s = w->shared;
+	struct tcpack_conn *c;
+
+	if (w->stopping || !w->nfree)
+		return NULL;
+	if (atomic_fetch_add(&s->conns, 1) >= atomic_load(&s->max_conns)) {
+		atomic_fetch_sub(&s->conns, 1);
+		return NULL;
+	}
+	c = &w->conns[w->free_slots[--w->nfree]];
+	((struct tcpack_cfg_ref *)w->cfg)->refs++;
+	tcpack_conn_init(c, fd, w->cfg, &w->stats);
+	if (tcpack_log_enabled(LOG_INFO))
+		tcpack_conn_peer(c);	/* while it is surely still connected */
+	tcpack_worker_arm_timer(w, c);
+	tcpack_worker_mark_dirty(w, c);
+	return c;
+}
+
+static void close_parked(struct tcpack_worker *w)
+{
+	for (; w->nparked; w->nparked--) {
+		close(w->parked[w->parked_head]);
+		w->parked_head = (w->parked_head + 1) % TCPACK_PARKED_MAX;
+	}
+}
+
+void tcpack_worker_park(struct tcpack_worker *w, int fd)
+{
+	if (w->stopping) {
+		close(fd);
+		return;
+	}
+	if (w->nparked < TCPACK_PARKED_MAX) {
+		w->parked[(w->parked_head + w->nparked++) % TCPACK_PARKED_MAX] = fd;
+		return;
+	}
+	tcpack_log_event(LOG_WARNING, NULL,
+			 "max-connections reached and %u accepted connections already wait: closing one",
+			 TCPACK_PARKED_MAX);
+	close(fd);
+	w->stats.errors++;
+}
+
+int tcpack_worker_unpark(struct tcpack_worker *w)
+{
+	int fd;
+
+	if (!w->nparked || w->stopping || !w->nfree ||
+	    atomic_load(&w->shared->conns) >= atomic_load(&w->shared->max_conns))
+		return -1;
+	fd = w->parked[w->parked_head];
+	w->parked_head = (w->parked_head + 1) % TCPACK_PARKED_MAX;
+	w->nparked--;
+	return fd;
+}
+
+void tcpack_worker_conn_free(struct tcpack_worker *w, struct tcpack_conn *c)
+{
+	struct tcpack_shared *s = w->shared;
+	uint32_t slot = c->slot, gen = c->gen;
+	const struct tcpack_config *cfg = c->cfg;
+
+	tcpack_conn_deinit(c);
+	cfg_put(cfg);
+	memset(c, 0, sizeof(*c));
+	c->slot = slot;
+	c->gen = (gen + 1) & ((1u << 20) - 1);
+	w->free_slots[w->nfree++] = slot;
+
+	/* Leaving max-connections: workers that paused accepting may go on. */
+	if (atomic_fetch_sub(&s->conns, 1) == atomic_load(&s->max_conns)) {
+		for (unsigned int i = 0; i < s->n_workers; i++)
+			if (&s->ctls[i] != w->ctl)
+				wake(&s->ctls[i], TCPACK_CTL_ACCEPT);
+	}
+}
+
+void tcpack_worker_mark_dirty(struct tcpack_worker *w, struct tcpack_conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->next_dirty = w->dirty;
+	w->dirty = c->slot;
+}
+
+struct tcpack_conn *tcpack_worker_next_dirty(struct tcpack_worker *w)
+{
+	struct tcpack_conn *c;
+
+	if (w->dirty == TCPACK_NO_SLOT)
+		return NULL;
+	c = &w->conns[w->dirty];
+	w->dirty = c->next_dirty;
+	c->dirty = false;
+	return c;
+}
+
+void tcpack_worker_arm_timer(struct tcpack_worker *w, struct tcpack_conn *c)
+{
+	uint64_t ms = tcpack_conn_deadline_ms(c);
+
+	if (ms)
+		tcpack_timer_arm(&w->wheel, &c->timer, wheel_tick(w->now_ms + ms + 999));
+	else
+		tcpack_timer_disarm(&c->timer);
+}
+
+static void expire(struct tcpack_timer *t, void *arg)
+{
+	struct tcpack_worker *w = arg;
+	struct tcpack_conn *c = (struct tcpack_conn *)((char *)t - offsetof(struct tcpack_conn, timer));
+
+	tcpack_conn_timeout(c);
+	tcpack_worker_mark_dirty(w, c);
+}
+
+void tcpack_worker_publish(struct tcpack_worker *w)
+{
+	const uint64_t *v = (const uint64_t *)&w->stats;
+
+	for (unsigned int i = 0; i < 6; i++)
+		atomic_store_explicit(&w->ctl->snap[i], v[i], memory_order_relaxed);
+	atomic_store_explicit(&w->ctl->heartbeat_ms, w->now_ms, memory_order_relaxed);
+}
+
+void tcpack_worker_tick(struct tcpack_worker *w)
+{
+	tcpack_wheel_advance(&w->wheel, wheel_tick(w->now_ms), expire, w);
+	tcpack_worker_publish(w);
+	if (w->id == 0)
+		tcpack_log_flush_suppressed();
+}
+
+bool tcpack_worker_may_accept(struct tcpack_worker *w)
+{
+	struct tcpack_shared *s = w->shared;
+	bool full = atomic_load(&s->conns) >= atomic_load(&s->max_conns) || !w->nfree;
+
+	if (full != w->at_limit) {
+		bool was = !full;
+
+		w->at_limit = full;
+		/* One line per transition, from whichever worker saw it first. */
+		if (atomic_compare_exchange_strong(&s->at_limit, &was, full)) {
+			if (full)
+				tcpack_logf(LOG_WARNING, "max-connections (%lu) reached: not accepting until a connection closes",
+					    atomic_load(&s->max_conns));
+			else
+				tcpack_logf(LOG_NOTICE, "below max-connections again: accepting");
+		}
+	}
+	return !w->stopping && !full && w->now_ms >= w->accept_retry_ms;
+}
+
+unsigned int tcpack_worker_control(struct tcpack_worker *w)
+{
+	unsigned int cmd = atomic_exchange(&w->ctl->cmd, 0);
+
+	if (cmd & TCPACK_CTL_RELOAD) {
+		struct tcpack_cfg_ref *next = atomic_exchange(&w->ctl->next_cfg, NULL);
+
+		if (next) {
+			cfg_put(w->cfg);
+			w->cfg = &next->cfg;
+		}
+	}
+	if ((cmd & TCPACK_CTL_DRAIN) && !w->stopping) {
+		w->stopping = true;
+		close_parked(w);
+		for (uint32_t i = 0; i < w->nslots; i++) {
+			struct tcpack_conn *c = &w->conns[i];
+
+			if (c->stats && !c->closing) {
+				tcpack_conn_drain(c);
+				tcpack_worker_mark_dirty(w, c);
+			}
+		}
+	}
+	if (cmd & TCPACK_CTL_FORCE) {
+		w->stopping = true;
+		w->forced = true;
+	}
+	return cmd;
+}
+
+bool tcpack_worker_finished(struct tcpack_worker *w)
+{
+	return w->stopping && w->stats.conns_now == 0;
+}

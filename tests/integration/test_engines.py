@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: MIT
+"""Worker threads and the engine choice: --threads, --engine, and the
+fallback to epoll when io_uring is refused (a seccomp filter makes
+io_uring_setup fail the way container runtimes and RHEL 9 do)."""
+import os
+import re
+
+import harness
+from harness import DEFAULT_REPLY, NotifySocket, Server, connect, recv_until_eof
+
+DENY = os.environ.get("TCPACK_DENY_IO_URING", "")
+
+
+def oneshot_clients(port, n):
+	def client(i, barrier):
+		barrier.wait()
+		with connect(port) as s:
+			s.sendall(b"client %d" % i)
+			return recv_until_eof(s)
+	return harness.run_concurrently(client, n, timeout=20)
+
+
+def test_threads_three_workers_serve_and_status_sums_them():
+	notify = NotifySocket()
+	with Server(["--threads", "3"], env=notify.env()) as srv:
+		srv.wait_log("serving with 3 io_uring workers")
+		assert all(r == DEFAULT_REPLY for r in oneshot_clients(srv.port, 90))
+		# Counters of all workers, summed: 90 connections, 90 messages.
+		notify.wait_for(lambda m: m.startswith("STATUS=0 connections (90 total), 90 messages,"),
+				timeout=6, what="STATUS summing 90 connections over 3 workers")
+	notify.close()
+
+
+def test_threads_one_is_a_single_worker():
+	with Server(["--threads", "1"]) as srv:
+		srv.wait_log("serving with 1 io_uring worker")
+		assert all(r == DEFAULT_REPLY for r in oneshot_clients(srv.port, 20))
+
+
+def test_engine_epoll_on_request():
+	with Server(["--engine", "epoll", "--threads", "2", "--mode", "line",
+		     "--reply", "ok\\n"]) as srv:
+		srv.wait_log("serving with 2 epoll workers")
+		with connect(srv.port) as s:
+			s.sendall(b"a\nb\nc\n")
+			s.shutdown(1)
+			assert recv_until_eof(s) == b"ok\nok\nok\n"
+
+
+def test_auto_falls_back_to_epoll_when_io_uring_is_refused():
+	assert DENY and os.access(DENY, os.X_OK), "deny-io-uring helper not built"
+	for err, text in (("EPERM", "Operation not permitted"), ("ENOSYS", "Function not implemented")):
+		with Server(["--engine", "auto"], prefix=[DENY, err]) as srv:
+			line = srv.wait_log("io_uring is not available")
+			assert text in line, line
+			assert "serving with the epoll engine" in line, line
+			# Exactly one line says why.
+			assert srv.log().count("io_uring is not available") == 1
+			srv.wait_log(re.compile(r"serving with \d+ epoll workers?"))
+			with connect(srv.port) as s:
+				s.sendall(b"through epoll")
+				assert recv_until_eof(s) == DEFAULT_REPLY
+
+
+def test_engine_uring_exits_1_when_io_uring_is_refused():
+	assert DENY and os.access(DENY, os.X_OK), "deny-io-uring helper not built"
+	srv = Server(["--engine", "uring"], prefix=[DENY, "EPERM"])
+	srv.start(wait=False)
+	assert srv.wait_exit(10) == 1
+	lines = [l for l in srv.log_lines() if "io_uring is not available" in l]
+	assert len(lines) == 1 and "Operation not permitted" in lines[0], srv.log()
+
+
+def test_bad_engine_and_threads_values_are_config_errors():
+	for args in (["--engine", "kqueue"], ["--threads", "257"], ["--threads", "two"]):
+		srv = Server(args)
+		srv.start(wait=False)
+		assert srv.wait_exit(10) == 2, args
+		assert srv.log_lines()[-1].startswith("tcpack: --%s: " % args[0][2:]), srv.log()
+
+
+if __name__ == "__main__":
+	harness.main(globals())

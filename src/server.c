@@ -204,28 +204,25 @@ static void reload(struct server *s)
 
 static void begin_stop(struct server *s)
 {
-	struct tcpack_stats st;
+	/* Exact, unlike the counters' snapshots, which trail by a loop pass. */
+	unsigned long conns = atomic_load(&s->shared.conns);
 
-	sum_stats(s, &st);
 	s->stopping = true;
 	s->deadline_ms = s->now_ms + s->cur.shutdown_timeout_ms;
 	sd_notify(0, "STOPPING=1");
-	tcpack_logf(LOG_NOTICE, "stopping: draining %" PRIu64 " connections (at most %" PRIu64 " ms)",
-		    st.conns_now, s->cur.shutdown_timeout_ms);
+	tcpack_logf(LOG_NOTICE, "stopping: draining %lu connections (at most %" PRIu64 " ms)",
+		    conns, s->cur.shutdown_timeout_ms);
 	notify_status(s);
 	command_all(s, TCPACK_CTL_DRAIN | (s->cur.shutdown_timeout_ms ? 0 : TCPACK_CTL_FORCE));
 }
 
 static void force(struct server *s, const char *why)
 {
-	struct tcpack_stats st;
-
 	if (s->forced)
 		return;
 	s->forced = true;
-	sum_stats(s, &st);
-	tcpack_logf(LOG_WARNING, "%s: closed %" PRIu64 " connections still owed replies", why,
-		    st.conns_now);
+	tcpack_logf(LOG_WARNING, "%s: closed %lu connections still owed replies", why,
+		    atomic_load(&s->shared.conns));
 	command_all(s, TCPACK_CTL_DRAIN | TCPACK_CTL_FORCE);
 }
 

@@ -35,6 +35,7 @@ struct ep {
 	size_t rbuf_size;
 	uint32_t *again;	/* connections with input left after their budget */
 	uint32_t nagain;
+	bool ctl_pending;	/* commands wait: act after this wake-up's I/O */
 };
 
 /* The engine-owned flags of struct tcpack_conn, as this engine uses them. */
@@ -245,17 +246,10 @@ static void handle_event(struct ep *e, const struct epoll_event *ev)
 			c->write_blocked = false;
 		tcpack_worker_mark_dirty(e->w, c);
 		break;
-	case TCPACK_OP_CONTROL: {
-		unsigned int cmd;
-
+	case TCPACK_OP_CONTROL:
 		(void)!read(e->w->ctl->efd, &v, sizeof(v));
-		cmd = tcpack_worker_control(e->w);
-		if (cmd & TCPACK_CTL_FORCE)
-			force_close_all(e);
-		if (cmd & TCPACK_CTL_ACCEPT)
-			unpark(e);
+		e->ctl_pending = true;
 		break;
-	}
 	case TCPACK_OP_TICK:
 		(void)!read(e->tfd, &v, sizeof(v));
 		tcpack_worker_tick(e->w);
@@ -290,6 +284,17 @@ static int ep_run(void *engine)
 			tcpack_worker_mark_dirty(w, &w->conns[e->again[i]]);
 		e->nagain = 0;
 		flush_dirty(e);
+		/* Input already readable in this wake-up counts as received first. */
+		if (e->ctl_pending) {
+			unsigned int cmd = tcpack_worker_control(w);
+
+			e->ctl_pending = false;
+			if (cmd & TCPACK_CTL_FORCE)
+				force_close_all(e);
+			if (cmd & TCPACK_CTL_ACCEPT)
+				unpark(e);
+			flush_dirty(e);
+		}
 		update_accepting(e);
 		tcpack_worker_publish(w);
 		if (tcpack_worker_finished(w))

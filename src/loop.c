@@ -57,6 +57,7 @@ struct tcpack_loop {
 	struct __kernel_timespec tick_ts;
 	uint64_t tick_ms;
 	uint64_t ctl_buf;		/* eventfd counter, read through the ring */
+	bool ctl_pending;		/* commands wait: act after this batch */
 };
 
 static struct io_uring_sqe *get_sqe(struct tcpack_loop *l)
@@ -485,15 +486,14 @@ static void force_close_all(struct tcpack_loop *l)
 	}
 }
 
-/* The supervisor wrote the eventfd: commands are waiting in ctl. */
+/*
+ * The supervisor wrote the eventfd: commands are waiting in ctl. They are
+ * acted on after the batch, so that input which completed in the same batch
+ * (received before a drain, say) is taken as received.
+ */
 static void handle_ctl(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 {
-	unsigned int cmd = tcpack_worker_control(l->w);
-
-	if (cmd & TCPACK_CTL_FORCE)
-		force_close_all(l);
-	if (cmd & TCPACK_CTL_ACCEPT)
-		unpark(l);
+	l->ctl_pending = true;
 	if (cqe->res < 0 && cqe->res != -EAGAIN && cqe->res != -EINTR)
 		tcpack_logf(LOG_ERR, "worker %u: reading its control eventfd: %s", l->w->id,
 			    strerror(-cqe->res));
@@ -574,6 +574,16 @@ static int loop_run(void *engine)
 			l->bufs_returned = 0;
 		}
 		flush_dirty(l);
+		if (l->ctl_pending) {
+			unsigned int cmd = tcpack_worker_control(w);
+
+			l->ctl_pending = false;
+			if (cmd & TCPACK_CTL_FORCE)
+				force_close_all(l);
+			if (cmd & TCPACK_CTL_ACCEPT)
+				unpark(l);
+			flush_dirty(l);
+		}
 		update_accepting(l);
 		tcpack_worker_publish(w);
 		if (tcpack_worker_finished(w))

@@ -238,7 +238,8 @@ def test_sigint_stops_cleanly():
 		s.sendall(b"x")
 		assert recv_until_eof(s) == DEFAULT_REPLY
 	assert srv.stop(signal.SIGINT) == 0
-	srv.wait_log("stopping: draining 0 connections")
+	# 0, or 1 if the server had not yet seen this client's close (lingering).
+	srv.wait_log(re.compile(r"stopping: draining [01] connections"))
 	assert srv.log_lines()[-1] == "stopped"
 
 

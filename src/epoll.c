@@ -99,7 +99,7 @@ static void update_accepting(struct ep *e)
 
 static void handle_accept(struct ep *e, unsigned int i)
 {
-	for (int n = 0; n < ACCEPT_BATCH && e->accepting; n++) {
+	for (int n = 0; n < ACCEPT_BATCH && e->accepting && !e->w->stopping; n++) {
 		int fd = accept4(e->listeners->fds[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
@@ -249,6 +249,7 @@ static void handle_event(struct ep *e, const struct epoll_event *ev)
 	case TCPACK_OP_CONTROL:
 		(void)!read(e->w->ctl->efd, &v, sizeof(v));
 		e->ctl_pending = true;
+		tcpack_worker_control_seen(e->w);
 		break;
 	case TCPACK_OP_TICK:
 		(void)!read(e->tfd, &v, sizeof(v));
@@ -277,8 +278,13 @@ static int ep_run(void *engine)
 			return -errno;
 		}
 		w->now_ms = tcpack_now_ms();
+		/* Control first: a drain stops accepts in this very wake-up. */
 		for (int i = 0; i < n; i++)
-			handle_event(e, &evs[i]);
+			if (tcpack_ud_decode(evs[i].data.u64).op == TCPACK_OP_CONTROL)
+				handle_event(e, &evs[i]);
+		for (int i = 0; i < n; i++)
+			if (tcpack_ud_decode(evs[i].data.u64).op != TCPACK_OP_CONTROL)
+				handle_event(e, &evs[i]);
 		/* Connections with input left over go after this wake-up's others. */
 		for (uint32_t i = 0, k = e->nagain; i < k; i++)
 			tcpack_worker_mark_dirty(w, &w->conns[e->again[i]]);

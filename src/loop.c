@@ -494,6 +494,7 @@ static void force_close_all(struct tcpack_loop *l)
 static void handle_ctl(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 {
 	l->ctl_pending = true;
+	tcpack_worker_control_seen(l->w);
 	if (cqe->res < 0 && cqe->res != -EAGAIN && cqe->res != -EINTR)
 		tcpack_logf(LOG_ERR, "worker %u: reading its control eventfd: %s", l->w->id,
 			    strerror(-cqe->res));

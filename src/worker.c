@@ -262,7 +262,8 @@ unsigned int tcpack_worker_control(struct tcpack_worker *w)
 			w->cfg = &next->cfg;
 		}
 	}
-	if ((cmd & TCPACK_CTL_DRAIN) && !w->stopping) {
+	if ((cmd & TCPACK_CTL_DRAIN) && !w->drained) {
+		w->drained = true;
 		w->stopping = true;
 		close_parked(w);
 		for (uint32_t i = 0; i < w->nslots; i++) {
@@ -279,6 +280,12 @@ unsigned int tcpack_worker_control(struct tcpack_worker *w)
 		w->forced = true;
 	}
 	return cmd;
+}
+
+void tcpack_worker_control_seen(struct tcpack_worker *w)
+{
+	if (atomic_load(&w->ctl->cmd) & (TCPACK_CTL_DRAIN | TCPACK_CTL_FORCE))
+		w->stopping = true;	/* connections accepted from here on are closed */
 }
 
 bool tcpack_worker_finished(struct tcpack_worker *w)

@@ -99,7 +99,7 @@ struct tcpack_worker {
 
 	bool at_limit;
 	uint64_t accept_retry_ms;		/* backing off after EMFILE & co */
-	bool stopping, forced, done;
+	bool stopping, drained, forced, done;
 };
 
 uint64_t tcpack_now_ms(void);
@@ -165,6 +165,13 @@ bool tcpack_worker_may_accept(struct tcpack_worker *w);
  * Return: TCPACK_CTL_* bits that the engine must act on (FORCE, DRAIN).
  */
 unsigned int tcpack_worker_control(struct tcpack_worker *w);
+
+/**
+ * tcpack_worker_control_seen() - the control eventfd fired: stop accepting
+ * at once if a drain is asked for. The rest waits for
+ * tcpack_worker_control() after the batch's I/O.
+ */
+void tcpack_worker_control_seen(struct tcpack_worker *w);
 
 /** tcpack_worker_finished() - stopping and no connection left: the engine may return. */
 bool tcpack_worker_finished(struct tcpack_worker *w);

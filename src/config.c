@@ -127,6 +127,9 @@ static const struct key keys[] = {
 	  "connections served at once (default 10000)" },
 	{ "idle-timeout", T_TIME, 0, 86400000, OFF(idle_timeout_ms), 0, false,
 	  "close a connection silent this long, 0 = never (default 60s)" },
+	{ "message-timeout", T_TIME, 0, 86400000, OFF(message_timeout_ms), 0, false,
+	  "close a connection whose message is not complete this long after\n"
+	  "                           its first byte, 0 = never (default 30s)" },
 	{ "shutdown-timeout", T_TIME, 0, 3600000, OFF(shutdown_timeout_ms), 0, false,
 	  "longest graceful drain on SIGTERM (default 5s)" },
 	{ "max-pending", T_SIZE, 4096, 1u << 30, OFF(max_pending), 0, false,
@@ -158,6 +161,7 @@ void tcpack_config_init(struct tcpack_config *c)
 	c->log_rate_limit = 1000;
 	c->max_connections = 10000;
 	c->idle_timeout_ms = 60000;
+	c->message_timeout_ms = 30000;
 	c->shutdown_timeout_ms = 5000;
 	c->max_pending = 256 * 1024;
 	c->buffer_count = 1024;

@@ -112,8 +112,10 @@ static void log_conn(struct tcpack_conn *c, int level, const char *fmt, ...)
 }
 
 void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config *cfg,
-		      struct tcpack_stats *stats)
+		      struct tcpack_stats *stats, const uint64_t *clock)
 {
+	c->clock = clock;
+	c->active_ms = *clock;
 	c->cfg = cfg;
 	c->stats = stats;
 	c->fd = fd;
@@ -202,6 +204,7 @@ static void line_message(struct tcpack_conn *c, const uint8_t *tail, size_t tail
 		}
 	}
 	buf_free(&c->partial);
+	c->msg_start_ms = 0;
 	reply(c, c->cfg->reply, c->cfg->reply_len);
 }
 
@@ -227,6 +230,8 @@ static void line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len, bo
 		n = tcpack_line_feed(&c->line, buf, len, c->cfg->max_message, &msg_len);
 		if (n == -EAGAIN) {
 			keep_partial(c, buf, len);
+			if (!c->msg_start_ms)	/* a message under way: message-timeout runs */
+				c->msg_start_ms = *c->clock ? *c->clock : 1;
 			return;
 		}
 		if (n == -EMSGSIZE) {
@@ -255,6 +260,7 @@ void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 {
 	c->bytes_in += len;
 	c->stats->bytes_in += len;
+	c->active_ms = *c->clock;
 
 	if (c->phase != TCPACK_CONN_OPEN)
 		return;		/* finishing or lingering: read and discarded */
@@ -321,16 +327,55 @@ void tcpack_conn_error(struct tcpack_conn *c, int err, const char *op)
 	c->phase = TCPACK_CONN_DONE;
 }
 
-void tcpack_conn_timeout(struct tcpack_conn *c)
+static uint64_t msg_deadline(const struct tcpack_conn *c)
 {
+	return c->msg_start_ms && c->cfg->message_timeout_ms ?
+	       c->msg_start_ms + c->cfg->message_timeout_ms : 0;
+}
+
+static uint64_t idle_deadline(const struct tcpack_conn *c)
+{
+	return c->cfg->idle_timeout_ms ? c->active_ms + c->cfg->idle_timeout_ms : 0;
+}
+
+uint64_t tcpack_conn_deadline(const struct tcpack_conn *c)
+{
+	uint64_t idle, msg;
+
+	if (c->phase == TCPACK_CONN_LINGER)
+		return c->linger_start_ms + TCPACK_LINGER_MS;
+	idle = idle_deadline(c);
+	msg = msg_deadline(c);
+	if (!idle || (msg && msg < idle))
+		return msg;
+	return idle;
+}
+
+bool tcpack_conn_timeout(struct tcpack_conn *c)
+{
+	uint64_t now = *c->clock, msg = msg_deadline(c), idle = idle_deadline(c);
+
 	if (c->phase == TCPACK_CONN_LINGER) {
+		if (now < c->linger_start_ms + TCPACK_LINGER_MS)
+			return false;
 		c->phase = TCPACK_CONN_DONE;
-		return;
+		return true;
 	}
-	c->stats->errors++;
-	log_conn(c, LOG_INFO, "idle for %llu ms, closing",
-		 (unsigned long long)c->cfg->idle_timeout_ms);
+	if (msg && now >= msg) {
+		c->stats->errors++;
+		log_data(c, LOG_NOTICE, c->partial.data, c->partial.len, tcpack_line_pending(&c->line),
+			 "message not complete %llu ms after its first byte (%zu bytes so far), closing",
+			 (unsigned long long)c->cfg->message_timeout_ms,
+			 tcpack_line_pending(&c->line));
+	} else if (idle && now >= idle) {
+		c->stats->errors++;
+		log_conn(c, LOG_INFO, "idle for %llu ms, closing",
+			 (unsigned long long)c->cfg->idle_timeout_ms);
+	} else {
+		return false;
+	}
 	c->phase = TCPACK_CONN_DONE;
+	return true;
 }
 
 void tcpack_conn_drain(struct tcpack_conn *c)
@@ -367,6 +412,7 @@ size_t tcpack_conn_output(struct tcpack_conn *c, const uint8_t **ret)
 
 void tcpack_conn_sent(struct tcpack_conn *c, size_t n)
 {
+	c->active_ms = *c->clock;
 	c->tx.off += n;
 	c->bytes_out += n;
 	c->stats->bytes_out += n;
@@ -408,13 +454,8 @@ bool tcpack_conn_wants_input(const struct tcpack_conn *c)
 
 void tcpack_conn_shut(struct tcpack_conn *c)
 {
-	if (c->phase == TCPACK_CONN_FINISHING)
+	if (c->phase == TCPACK_CONN_FINISHING) {
 		c->phase = TCPACK_CONN_LINGER;
-}
-
-uint64_t tcpack_conn_deadline_ms(const struct tcpack_conn *c)
-{
-	if (c->phase == TCPACK_CONN_LINGER)
-		return TCPACK_LINGER_MS;
-	return c->cfg->idle_timeout_ms;
+		c->linger_start_ms = *c->clock;
+	}
 }

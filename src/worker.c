@@ -105,7 +105,7 @@ struct tcpack_conn *tcpack_worker_conn_new(struct tcpack_worker *w, int fd)
 	}
 	c = &w->conns[w->free_slots[--w->nfree]];
 	((struct tcpack_cfg_ref *)w->cfg)->refs++;
-	tcpack_conn_init(c, fd, w->cfg, &w->stats);
+	tcpack_conn_init(c, fd, w->cfg, &w->stats, &w->now_ms);
 	if (tcpack_log_enabled(LOG_INFO))
 		tcpack_conn_peer(c);	/* while it is surely still connected */
 	tcpack_worker_arm_timer(w, c);
@@ -195,10 +195,11 @@ struct tcpack_conn *tcpack_worker_next_dirty(struct tcpack_worker *w)
 
 void tcpack_worker_arm_timer(struct tcpack_worker *w, struct tcpack_conn *c)
 {
-	uint64_t ms = tcpack_conn_deadline_ms(c);
+	uint64_t at = tcpack_conn_deadline(c);
 
-	if (ms)
-		tcpack_timer_arm(&w->wheel, &c->timer, wheel_tick(w->now_ms + ms + 999));
+	/* Rounded up to the wheel's next second: never early, at most 1 s late. */
+	if (at)
+		tcpack_timer_arm(&w->wheel, &c->timer, wheel_tick(at + 999));
 	else
 		tcpack_timer_disarm(&c->timer);
 }
@@ -208,8 +209,10 @@ static void expire(struct tcpack_timer *t, void *arg)
 	struct tcpack_worker *w = arg;
 	struct tcpack_conn *c = (struct tcpack_conn *)((char *)t - offsetof(struct tcpack_conn, timer));
 
-	tcpack_conn_timeout(c);
-	tcpack_worker_mark_dirty(w, c);
+	if (tcpack_conn_timeout(c))
+		tcpack_worker_mark_dirty(w, c);
+	else
+		tcpack_worker_arm_timer(w, c);	/* moved on since it was armed */
 }
 
 void tcpack_worker_publish(struct tcpack_worker *w)

@@ -53,6 +53,7 @@ struct tcpack_config {
 	unsigned int log_rate_limit;	/* client-triggered log lines per second, 0 = no limit */
 	unsigned int max_connections;
 	uint64_t idle_timeout_ms;	/* 0 = never */
+	uint64_t message_timeout_ms;	/* a message must complete within it; 0 = never */
 	uint64_t shutdown_timeout_ms;
 	size_t max_pending;		/* bytes owed to one client before its reads pause */
 	unsigned int buffer_count;	/* provided receive buffers, a power of two */

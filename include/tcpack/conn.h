@@ -69,6 +69,10 @@ struct tcpack_conn {
 
 	uint64_t bytes_in, bytes_out, messages;
 	struct tcpack_timer timer;
+	const uint64_t *clock;		/* the engine's "now", in ms */
+	uint64_t active_ms;		/* last byte received or sent */
+	uint64_t msg_start_ms;		/* first byte of the unfinished message, 0 = none */
+	uint64_t linger_start_ms;
 
 	/* Owned by the engine. */
 	uint32_t slot, gen;
@@ -79,10 +83,11 @@ struct tcpack_conn {
 
 /**
  * tcpack_conn_init() - a freshly accepted connection; @c must be zeroed.
- * @cfg and @stats must outlive the connection.
+ * @cfg, @stats and @clock (the engine's time in ms, updated as it runs)
+ * must outlive the connection.
  */
 void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config *cfg,
-		      struct tcpack_stats *stats);
+		      struct tcpack_stats *stats, const uint64_t *clock);
 
 /**
  * tcpack_conn_closing() - the engine is closing the fd now: log the
@@ -112,8 +117,12 @@ void tcpack_conn_eof(struct tcpack_conn *c);
  */
 void tcpack_conn_error(struct tcpack_conn *c, int err, const char *op);
 
-/** tcpack_conn_timeout() - its timer expired: idle or linger timeout. */
-void tcpack_conn_timeout(struct tcpack_conn *c);
+/**
+ * tcpack_conn_timeout() - its timer fired: if the linger, message or idle
+ * deadline has passed, log it and make the connection DONE.
+ * Return: true if it did; false when the deadline moved on meanwhile.
+ */
+bool tcpack_conn_timeout(struct tcpack_conn *c);
 
 /** tcpack_conn_drain() - the server is stopping: finish once owed replies are out. */
 void tcpack_conn_drain(struct tcpack_conn *c);
@@ -146,10 +155,10 @@ bool tcpack_conn_wants_input(const struct tcpack_conn *c);
 void tcpack_conn_shut(struct tcpack_conn *c);
 
 /**
- * tcpack_conn_deadline_ms() - how long from now until the connection's timer
- * should fire (idle or linger timeout); 0 = no timer.
+ * tcpack_conn_deadline() - when, on the clock, the connection's timer should
+ * fire: the earliest of its linger, message and idle deadlines; 0 = never.
  */
-uint64_t tcpack_conn_deadline_ms(const struct tcpack_conn *c);
+uint64_t tcpack_conn_deadline(const struct tcpack_conn *c);
 
 /** tcpack_conn_peer() - the peer's address (getpeername, once). NULL if unknown. */
 const struct sockaddr *tcpack_conn_peer(struct tcpack_conn *c);

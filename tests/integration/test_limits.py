@@ -187,5 +187,37 @@ def test_max_connections_one_serves_clients_one_after_another():
 				assert recv_until_eof(s) == DEFAULT_REPLY, i
 
 
+@harness.budget(20)
+def test_message_timeout_closes_a_slowloris_line():
+	# One byte every 300 ms keeps the connection far from idle; only the
+	# message timeout, counted from the line's first byte, ends it.
+	with Server(["--mode", "line", "--reply", "ACK\\n", "--idle-timeout", "60s",
+		     "--message-timeout", "2s"]) as srv:
+		s = connect(srv.port, nodelay=True)
+		s.sendall(b"whole line\n")
+		assert recv_exact(s, 4) == b"ACK\n"
+		t0 = time.monotonic()
+		closed = False
+		while time.monotonic() - t0 < 8 and not closed:
+			try:
+				s.sendall(b"z")
+				s.settimeout(0.3)
+				closed = s.recv(16) == b""
+			except socket.timeout:
+				pass
+			except (ConnectionResetError, BrokenPipeError):
+				closed = True
+		elapsed = time.monotonic() - t0
+		assert closed, "a trickled line was never cut off"
+		# The wheel turns once a second: up to 2 s late.
+		assert 1.9 <= elapsed < 6.0, elapsed
+		srv.wait_log("message not complete 2000 ms after its first byte")
+		s.close()
+		# Other clients are unaffected.
+		with connect(srv.port) as t:
+			t.sendall(b"hi\n")
+			assert recv_exact(t, 4) == b"ACK\n"
+
+
 if __name__ == "__main__":
 	harness.main(globals())

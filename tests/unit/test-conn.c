@@ -18,6 +18,7 @@
 #include "tcpack/log.h"
 
 struct fixture {
+	uint64_t now;		/* the engine's clock, in ms */
 	struct tcpack_config cfg;
 	struct tcpack_stats stats;
 	struct tcpack_conn conn;
@@ -32,7 +33,8 @@ static struct fixture *setup_mode(enum tcpack_mode mode)
 	memcpy(f->cfg.reply, "ACK\n", 4);
 	f->cfg.reply_len = 4;
 	tcpack_log_setup(LOG_ERR, 0);	/* quiet */
-	tcpack_conn_init(&f->conn, -1, &f->cfg, &f->stats);
+	f->now = 1000;
+	tcpack_conn_init(&f->conn, -1, &f->cfg, &f->stats, &f->now);
 	return f;
 }
 
@@ -81,7 +83,10 @@ static void oneshot_replies_once_then_finishes(void **state)
 	assert_true(tcpack_conn_wants_input(&f->conn));	/* keeps reading to linger */
 	tcpack_conn_shut(&f->conn);
 	assert_int_equal(f->conn.phase, TCPACK_CONN_LINGER);
-	assert_int_equal(tcpack_conn_deadline_ms(&f->conn), TCPACK_LINGER_MS);
+	assert_int_equal(tcpack_conn_deadline(&f->conn), f->now + TCPACK_LINGER_MS);
+	f->now += TCPACK_LINGER_MS - 1;
+	assert_false(tcpack_conn_timeout(&f->conn));
+	assert_int_equal(f->conn.phase, TCPACK_CONN_LINGER);
 	tcpack_conn_eof(&f->conn);
 	assert_int_equal(f->conn.phase, TCPACK_CONN_DONE);
 	assert_int_equal(f->stats.messages, 1);
@@ -274,8 +279,11 @@ static void timeout_and_error_end_the_connection(void **state)
 {
 	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
 
-	assert_int_equal(tcpack_conn_deadline_ms(&f->conn), f->cfg.idle_timeout_ms);
-	tcpack_conn_timeout(&f->conn);
+	assert_int_equal(tcpack_conn_deadline(&f->conn), f->now + f->cfg.idle_timeout_ms);
+	f->now += f->cfg.idle_timeout_ms - 1;
+	assert_false(tcpack_conn_timeout(&f->conn));
+	f->now += 1;
+	assert_true(tcpack_conn_timeout(&f->conn));
 	assert_int_equal(f->conn.phase, TCPACK_CONN_DONE);
 	assert_int_equal(f->stats.errors, 1);
 	teardown_fixture(f);
@@ -284,6 +292,48 @@ static void timeout_and_error_end_the_connection(void **state)
 	tcpack_conn_error(&f->conn, -104, "receive");
 	assert_int_equal(f->conn.phase, TCPACK_CONN_DONE);
 	assert_false(tcpack_conn_wants_input(&f->conn));
+	teardown_fixture(f);
+}
+
+/*
+ * Slowloris: a line trickled a byte at a time keeps the connection active,
+ * so only message-timeout, counted from the message's first byte, ends it.
+ */
+static void message_timeout_ends_a_trickled_line(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+
+	f->cfg.idle_timeout_ms = 10000;
+	f->cfg.message_timeout_ms = 3000;
+	feed(&f->conn, "done\n");
+	assert_int_equal(tcpack_conn_deadline(&f->conn), f->now + 10000);	/* idle only */
+	uint64_t start = f->now;
+	for (int i = 0; i < 5; i++) {
+		feed(&f->conn, "x");	/* one byte a second */
+		assert_int_equal(tcpack_conn_deadline(&f->conn), start + 3000);
+		if (i < 2)
+			assert_false(tcpack_conn_timeout(&f->conn));
+		f->now += 1000;
+	}
+	assert_true(tcpack_conn_timeout(&f->conn));
+	assert_int_equal(f->conn.phase, TCPACK_CONN_DONE);
+	assert_int_equal(f->stats.errors, 1);
+	teardown_fixture(f);
+}
+
+static void message_timeout_restarts_with_each_message(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+
+	f->cfg.message_timeout_ms = 3000;
+	feed(&f->conn, "ab");
+	f->now += 2500;
+	feed(&f->conn, "c\nde");	/* completes one, starts the next now */
+	assert_int_equal(tcpack_conn_deadline(&f->conn), f->now + 3000);
+	f->now += 2999;
+	assert_false(tcpack_conn_timeout(&f->conn));
+	f->cfg.message_timeout_ms = 0;	/* off: only idle remains */
+	assert_int_equal(tcpack_conn_deadline(&f->conn), f->conn.active_ms + f->cfg.idle_timeout_ms);
 	teardown_fixture(f);
 }
 
@@ -303,6 +353,8 @@ int main(void)
 		cmocka_unit_test(output_range_is_stable_while_more_is_queued),
 		cmocka_unit_test(drain_finishes_idle_and_waits_for_a_line_under_way),
 		cmocka_unit_test(timeout_and_error_end_the_connection),
+		cmocka_unit_test(message_timeout_ends_a_trickled_line),
+		cmocka_unit_test(message_timeout_restarts_with_each_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -114,7 +114,6 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto fail;
 	log_listeners(&listeners, &cfg);
-	tcpack_logf(LOG_INFO, "tcpack %s serving in %s mode", TCPACK_VERSION, tcpack_mode_name(cfg.mode));
 
 	r = tcpack_server_run(&cfg, &listeners, reload_config, &args, err);
 	tcpack_listen_close(&listeners);

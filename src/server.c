@@ -17,6 +17,7 @@
 #include <liburing.h>
 #include <systemd/sd-daemon.h>
 
+#include "tcpack-build.h"
 #include "tcpack/log.h"
 #include "tcpack/server.h"
 #include "tcpack/worker.h"
@@ -296,6 +297,9 @@ static int supervise(struct server *s, char *err)
 		}
 		if (!ready && workers_in(s, 1) + workers_in(s, 2) == s->n) {
 			ready = true;
+			/* The last start-up line: every worker accepts now. */
+			tcpack_logf(LOG_INFO, "tcpack %s serving in %s mode", TCPACK_VERSION,
+				    tcpack_mode_name(s->cur.mode));
 			notify_status(s);
 			sd_notify(0, "READY=1");
 		}
@@ -403,6 +407,7 @@ int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_liste
 			goto out;
 		}
 	}
+	tcpack_logf(LOG_INFO, "serving with %u %s worker%s", s.n, s.engine->name, s.n == 1 ? "" : "s");
 	for (unsigned int i = 0; i < s.n; i++) {
 		struct thread *t = &s.threads[i];
 
@@ -417,7 +422,6 @@ int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_liste
 		}
 		t->started = true;
 	}
-	tcpack_logf(LOG_INFO, "serving with %u %s worker%s", s.n, s.engine->name, s.n == 1 ? "" : "s");
 	s.now_ms = tcpack_now_ms();
 	r = supervise(&s, err);
 out:

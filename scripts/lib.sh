@@ -15,9 +15,9 @@ install_deps() {
 	echo ">> installing ${missing[*]}"
 	local sudo=
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	$sudo apt-get update -q >/dev/null
+	$sudo apt-get update -q >/dev/null </dev/null
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
-		"${missing[@]}" >/dev/null
+		"${missing[@]}" >/dev/null </dev/null
 }
 
 # configure DIR [MESON ARGS...]: meson setup once, reconfigure when args change.

@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -312,11 +313,24 @@ static int supervise(struct server *s, char *err)
 	}
 }
 
-/* Can this process use io_uring with provided buffer rings at all? */
+/*
+ * Can this process use io_uring as the engine needs it? Multishot receive
+ * came with Linux 6.0 and cannot be probed by opcode, so the kernel's
+ * version decides; io_uring_setup then tells whether it is allowed.
+ */
 static int probe_uring(char *err)
 {
 	struct io_uring ring;
-	int r = io_uring_queue_init(2, &ring, 0);
+	struct utsname u;
+	unsigned int major = 0, minor = 0;
+	int r;
+
+	if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 && major < 6) {
+		snprintf(err, TCPACK_ERR_MAX, "Linux %s lacks multishot receive (needs 6.0)",
+			 u.release);
+		return -EOPNOTSUPP;
+	}
+	r = io_uring_queue_init(2, &ring, 0);
 
 	if (r < 0) {
 		snprintf(err, TCPACK_ERR_MAX, "%s%s", strerror(-r),
@@ -342,7 +356,7 @@ static int pick_engine(struct server *s, char *err)
 		s->engine = &tcpack_engine_uring;
 		return 0;
 	}
-	if (s->cur.engine == TCPACK_ENGINE_AUTO && (r == -ENOSYS || r == -EPERM)) {
+	if (s->cur.engine == TCPACK_ENGINE_AUTO && (r == -ENOSYS || r == -EPERM || r == -EOPNOTSUPP)) {
 		tcpack_logf(LOG_WARNING, "io_uring is not available: %s; serving with the epoll engine", why);
 		s->engine = &tcpack_engine_epoll;
 		return 0;

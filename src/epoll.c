@@ -206,6 +206,16 @@ static void flush_conn(struct ep *e, struct tcpack_conn *c)
 		if (!(c->readable && tcpack_conn_wants_input(c)) || queued)
 			return;
 	}
+	if (c->phase == TCPACK_CONN_DONE) {
+		close_conn(e, c);
+		return;
+	}
+	/*
+	 * Out of passes with input still waiting: no new edge will say so,
+	 * so come back after this wake-up's other connections.
+	 */
+	if (c->readable && tcpack_conn_wants_input(c) && !queued)
+		e->again[e->nagain++] = c->slot;
 }
 
 static void flush_dirty(struct ep *e)

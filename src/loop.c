@@ -97,7 +97,7 @@ static uint8_t *buf_addr(struct tcpack_loop *l, unsigned int bid)
 static void buf_recycle(struct tcpack_loop *l, unsigned int bid)
 {
 	io_uring_buf_ring_add(l->br, buf_addr(l, bid), (unsigned int)l->buf_size,
-			      (unsigned short)bid, l->buf_mask, (int)l->bufs_returned++);
+			      (unsigned short)bid, (int)l->buf_mask, (int)l->bufs_returned++);
 }
 
 static int setup_buffers(struct tcpack_loop *l, char *err)
@@ -254,6 +254,14 @@ static void start_close(struct tcpack_loop *l, struct tcpack_conn *c)
 
 	c->closing = true;
 	tcpack_timer_disarm(&c->timer);
+	/*
+	 * The hard link below binds only SQEs submitted together: with one
+	 * slot left, get_sqe() would submit the cancel alone, the close could
+	 * run first, and the cancel by fd would then find no fd, leaving a
+	 * multishot receive holding the socket open.
+	 */
+	if (c->refs && io_uring_sq_space_left(&l->ring) < 2)
+		(void)io_uring_submit(&l->ring);
 	if (c->refs) {
 		/*
 		 * Operations hold the socket open past close(): cancel them

@@ -406,7 +406,7 @@ size_t tcpack_conn_output(struct tcpack_conn *c, const uint8_t **ret)
 		c->queue = t;
 		c->queue.len = c->queue.off = 0;
 	}
-	*ret = c->tx.data + c->tx.off;
+	*ret = c->tx.data ? c->tx.data + c->tx.off : NULL;	/* NULL + 0 is undefined in C */
 	return buf_used(&c->tx);
 }
 

@@ -693,7 +693,8 @@ static void assign_arrivals(struct bench_worker *w)
 	while (w->running) {
 		uint64_t t = sched_time(w, w->next_j);
 		bool measured = t >= w->run->measure_ns;
-		struct conn *c = &w->conns[w->next_j % w->n];
+		/* n >= 1: opts caps --threads at --connections. */
+		struct conn *c = &w->conns[w->next_j % w->n];	/* NOLINT(clang-analyzer-core.DivideZero) */
 
 		if (t > w->now || (measured && w->assigned >= w->quota))
 			break;

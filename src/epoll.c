@@ -226,13 +226,19 @@ static void flush_dirty(struct ep *e)
 		flush_conn(e, c);
 }
 
+/*
+ * Closed by the flush that follows, not here: a connection may sit on the
+ * dirty list, and freeing its slot now would cut the list.
+ */
 static void force_close_all(struct ep *e)
 {
 	for (uint32_t i = 0; i < e->w->nslots; i++) {
 		struct tcpack_conn *c = &e->w->conns[i];
 
-		if (c->stats)
-			close_conn(e, c);
+		if (c->stats) {
+			c->phase = TCPACK_CONN_DONE;
+			tcpack_worker_mark_dirty(e->w, c);
+		}
 	}
 }
 

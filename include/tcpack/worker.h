@@ -24,9 +24,11 @@
 #define TCPACK_NO_SLOT UINT32_MAX
 
 /*
- * Connections accepted past max-connections (a multishot accept drains the
- * whole backlog before its cancel lands) wait here for a slot, in order;
- * beyond this many per worker they are closed.
+ * Connections accepted past max-connections wait here for a slot, in order;
+ * beyond this many per worker they are closed. Only a few ever do: the
+ * io_uring engine arms an accept only while a slot is free (workers racing
+ * for the last slots can overshoot by one per listening socket each), the
+ * epoll engine stops at the limit within one batch of accepts.
  */
 #define TCPACK_PARKED_MAX 256u
 

@@ -31,6 +31,42 @@ def test_threads_three_workers_serve_and_status_sums_them():
 	notify.close()
 
 
+def worker_cpu_ns(pid):
+	"""CPU time of each worker thread: not the main one (the supervisor),
+	not the kernel's io_uring helpers (iou-wrk-*, iou-sqp-*)."""
+	out = {}
+	for tid in os.listdir("/proc/%d/task" % pid):
+		if int(tid) == pid:
+			continue
+		try:
+			with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+				if f.read().startswith("iou-"):
+					continue
+			with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+				out[tid] = int(f.read().split()[0])
+		except FileNotFoundError:
+			pass
+	return out
+
+
+@harness.uring_only
+def test_connections_go_round_the_workers():
+	# One client after the other: a multishot accept would keep its place
+	# at the head of the listening socket's wait queue and its worker would
+	# take them all; a single-shot accept re-arms at the tail.
+	with Server(["--threads", "2"]) as srv:
+		srv.wait_log("serving with 2 io_uring workers")
+		before = worker_cpu_ns(srv.pid)
+		for i in range(300):
+			with connect(srv.port) as s:
+				s.sendall(b"client %d" % i)
+				assert recv_until_eof(s) == DEFAULT_REPLY
+		after = worker_cpu_ns(srv.pid)
+	used = [after[t] - before.get(t, 0) for t in after]
+	assert len(used) == 2, used
+	assert min(used) >= 0.2 * sum(used), "worker CPU (ns) %r: one worker served nearly everything" % used
+
+
 def test_threads_one_is_a_single_worker():
 	with Server(["--threads", "1"]) as srv:
 		srv.wait_log("serving with 1 io_uring worker")

@@ -154,7 +154,7 @@ static void do_write(struct tcpack_conn *c)
 
 		if (!len)
 			return;
-		r = send(c->fd, data, len, MSG_NOSIGNAL);
+		r = send(c->fd, data, len, tcpack_conn_send_flags(c));
 		if (r > 0) {
 			tcpack_conn_sent(c, (size_t)r);
 		} else if (r < 0 && errno == EAGAIN) {

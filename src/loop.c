@@ -326,7 +326,7 @@ static void flush_conn(struct tcpack_loop *l, struct tcpack_conn *c)
 
 		if (len) {
 			sqe = get_sqe(l);
-			io_uring_prep_send(sqe, c->fd, data, len, MSG_NOSIGNAL);
+			io_uring_prep_send(sqe, c->fd, data, len, tcpack_conn_send_flags(c));
 			io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_SEND));
 			c->send_inflight = true;
 			c->refs++;

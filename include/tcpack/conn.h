@@ -134,6 +134,18 @@ void tcpack_conn_drain(struct tcpack_conn *c);
 size_t tcpack_conn_output(struct tcpack_conn *c, const uint8_t **ret);
 
 /**
+ * tcpack_conn_send_flags() - flags for sending tcpack_conn_output(): the
+ * last bytes before a shutdown go with MSG_MORE, so they wait in the socket
+ * for the shutdown and leave with the FIN in one segment (one packet and
+ * one ACK fewer per oneshot exchange). The engine shuts down as soon as the
+ * send completed, which pushes them out.
+ */
+static inline int tcpack_conn_send_flags(const struct tcpack_conn *c)
+{
+	return MSG_NOSIGNAL | (c->phase == TCPACK_CONN_FINISHING ? MSG_MORE : 0);
+}
+
+/**
  * tcpack_conn_sent() - @n bytes of the range from tcpack_conn_output() were
  * sent. Resumes held-back input once the output is drained.
  */

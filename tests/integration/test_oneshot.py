@@ -2,6 +2,7 @@
 """oneshot mode: one message, one reply, then the server ends the connection."""
 import re
 import socket
+import struct
 
 import harness
 from harness import DEFAULT_REPLY, Server, connect, local_port, recv_until_eof
@@ -18,6 +19,25 @@ def test_tutorial_client_gets_reply_then_eof():
 		assert data == "服务器已收到数据".encode() and len(data) == 24, data
 		assert s.recv(1024) == b"", "connection not closed after the reply"
 		s.close()
+
+
+def segments_received(sock):
+	"""tcpi_segs_in of struct tcp_info (Linux 4.2): segments this socket received."""
+	info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+	return struct.unpack_from("I", info, 140)[0]
+
+
+def test_reply_and_fin_leave_in_one_segment():
+	# The reply goes out with MSG_MORE and the shutdown right after it: the
+	# client receives SYN-ACK, (an ACK of its data,) the reply with the FIN.
+	# Reply and FIN apart would be 4.
+	with Server() as srv:
+		for i in range(20):
+			with connect(srv.port) as s:
+				s.sendall(b"hello %d" % i)
+				assert recv_until_eof(s) == DEFAULT_REPLY
+				n = segments_received(s)
+				assert 2 <= n <= 3, "client received %d segments (reply and FIN apart?)" % n
 
 
 def test_ipv6_client_gets_reply():

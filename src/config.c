@@ -385,7 +385,10 @@ static char *strip(char *s)
 int tcpack_config_load_file(struct tcpack_config *c, const char *path, bool must_exist, char *err)
 {
 	struct tcpack_config tmp = *c;
-	char line[TCPACK_REPLY_MAX * 4 + 256];
+	const size_t line_max = TCPACK_REPLY_MAX * 4 + 254;	/* a reply, escaped, and its key */
+	char *line = NULL;
+	size_t line_cap = 0;
+	ssize_t n;
 	char why[TCPACK_ERR_MAX];
 	unsigned int lineno = 0;
 	bool file_listen = false;
@@ -401,15 +404,23 @@ int tcpack_config_load_file(struct tcpack_config *c, const char *path, bool must
 		return r;
 	}
 
-	while (fgets(line, sizeof(line), f)) {
+	while ((n = getline(&line, &line_cap, f)) >= 0) {
 		char *key, *value, *eq;
 		size_t vlen;
 
 		lineno++;
-		if (!strchr(line, '\n') && !feof(f)) {
+		if (n && line[n - 1] == '\n')
+			n--;
+		if ((size_t)n > line_max) {
 			snprintf(err, TCPACK_ERR_MAX, "%s:%u: line too long (at most %zu bytes)", path,
-				 lineno, sizeof(line) - 2);
+				 lineno, line_max);
 			r = -E2BIG;
+			goto out;
+		}
+		if (memchr(line, '\0', (size_t)n)) {
+			snprintf(err, TCPACK_ERR_MAX, "%s:%u: NUL byte in line (not a text file?)", path,
+				 lineno);
+			r = -EINVAL;
 			goto out;
 		}
 		key = strip(line);
@@ -449,6 +460,7 @@ int tcpack_config_load_file(struct tcpack_config *c, const char *path, bool must
 	snprintf(tmp.config_path, sizeof(tmp.config_path), "%s", path);
 	*c = tmp;
 out:
+	free(line);
 	fclose(f);
 	return r;
 }

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -859,6 +860,24 @@ static void test_load_file_line_too_long(void **state)
 	assert_unchanged(f);
 }
 
+static void test_load_file_nul_byte(void **state)
+{
+	struct fixture *f = *state;
+	static const char text[] = "mode = line\nreply = a\0b\nthreads = 2\n";
+	int fd;
+
+	write_file(f, "");
+	fd = open(f->path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	assert_int_equal(close(fd), 0);
+
+	save(f);
+	assert_int_equal(tcpack_config_load_file(&f->c, f->path, true, f->err), -EINVAL);
+	assert_err_prefix(f, 2, "NUL byte in line");
+	assert_unchanged(f);
+}
+
 static void test_load_file_missing(void **state)
 {
 	struct fixture *f = *state;
@@ -1322,6 +1341,7 @@ int main(void)
 		T(test_load_file_empty_key),
 		T(test_load_file_bad_values_each_kind),
 		T(test_load_file_line_too_long),
+		T(test_load_file_nul_byte),
 		T(test_load_file_missing),
 		T(test_load_file_empty_file),
 		T(test_args_precedence_command_line_file_defaults),

@@ -150,33 +150,25 @@ static int parse_u64(const char *s, uint64_t max, bool binary_suffix, uint64_t *
 	return 0;
 }
 
-/* Seconds: a plain number or one ending in "s", "ms" or "min". */
-static int parse_seconds(const char *s, double *ret)
-{
-	double v, mult = 1.0;
-	char *end;
+/* Suffixes a number may carry, and what each multiplies it by. */
+struct scale {
+	const char *suffix;
+	double mult;
+};
 
-	if ((*s < '0' || *s > '9') && *s != '.')
-		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || !isfinite(v))
-		return -EINVAL;
-	if (!strcmp(end, "ms"))
-		mult = 1e-3;
-	else if (!strcmp(end, "min"))
-		mult = 60.0;
-	else if (*end && strcmp(end, "s"))
-		return -EINVAL;
-	v *= mult;
-	if (v > 1e6)	/* over eleven days: a typo, and it would overflow the clock */
-		return -ERANGE;
-	*ret = v;
-	return 0;
-}
+static const struct scale time_units[] = {	/* to seconds */
+	{ "", 1.0 }, { "s", 1.0 }, { "ms", 1e-3 }, { "min", 60.0 }, { NULL, 0 },
+};
+static const struct scale rate_units[] = {
+	{ "", 1.0 }, { "k", 1e3 }, { "K", 1e3 }, { "M", 1e6 }, { NULL, 0 },
+};
 
-/* A rate: a number, optionally with a k or M suffix. */
-static int parse_rate(const char *s, double *ret)
+/*
+ * A decimal number with one of @units' suffixes: -EINVAL if it is not one,
+ * -ERANGE if it is over @max once scaled (a duration over eleven days is a
+ * typo, and would overflow the clock).
+ */
+static int parse_scaled(const char *s, const struct scale *units, double max, double *ret)
 {
 	double v;
 	char *end;
@@ -187,16 +179,26 @@ static int parse_rate(const char *s, double *ret)
 	v = strtod(s, &end);
 	if (errno || !isfinite(v))
 		return -EINVAL;
-	if (!strcmp(end, "k") || !strcmp(end, "K"))
-		v *= 1e3;
-	else if (!strcmp(end, "M"))
-		v *= 1e6;
-	else if (*end)
-		return -EINVAL;
-	if (v > 1e9)
-		return -ERANGE;
-	*ret = v;
-	return 0;
+	for (; units->suffix; units++) {
+		if (strcmp(end, units->suffix))
+			continue;
+		v *= units->mult;
+		if (v > max)
+			return -ERANGE;
+		*ret = v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int parse_seconds(const char *s, double *ret)
+{
+	return parse_scaled(s, time_units, 1e6, ret);
+}
+
+static int parse_rate(const char *s, double *ret)
+{
+	return parse_scaled(s, rate_units, 1e9, ret);
 }
 
 static int parse_mode(const char *s, enum bench_mode *ret)

@@ -10,19 +10,41 @@
 #include "tcpack/escape.h"
 #include "tcpack/log.h"
 
-/* Append @len bytes; buffers grow by doubling and never shrink while in use. */
-static int buf_append(struct tcpack_buf *b, const void *data, size_t len)
+/*
+ * Buffers larger than this are freed once they are empty, so a connection
+ * that was slow once does not keep its high-water mark for good. Below it
+ * a buffer is kept for reuse: bulk transfers come in bursts of up to 16
+ * receive buffers (64 KiB at the defaults) and would otherwise pay a
+ * malloc and fresh pages per burst.
+ */
+#define BUF_KEEP	(64u * 1024)
+
+/*
+ * Append @len bytes. Capacity doubles (from 256) but never past @max, the
+ * most the buffer can ever have to hold (see out_max()), so a buffer is at
+ * most as large as its bound; should @max be exceeded anyway, it doubles
+ * on. Consumed bytes at the front are dropped first: never call it on a
+ * buffer a send is reading from (tx).
+ */
+static int buf_append(struct tcpack_buf *b, const void *data, size_t len, size_t max)
 {
 	if (!len)
 		return 0;
-	if (b->off && b->off == b->len)
+	if (b->off == b->len)
 		b->off = b->len = 0;
+	if (b->off && b->len + len > b->cap) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
 	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
+		size_t need = b->len + len, cap = b->cap ? b->cap : 256;
 		uint8_t *p;
 
-		while (cap < b->len + len)
+		while (cap < need)
 			cap *= 2;
+		if (cap > max && need <= max)
+			cap = max;
 		p = realloc(b->data, cap);
 		if (!p)
 			return -ENOMEM;
@@ -126,7 +148,12 @@ void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config 
 
 void tcpack_conn_closing(struct tcpack_conn *c)
 {
-	if (c->cfg->mode != TCPACK_MODE_ONESHOT)
+	if (c->cfg->mode != TCPACK_MODE_ONESHOT && c->held_max)
+		log_conn(c, LOG_DEBUG,
+			 "closed after %llu bytes in, %llu out, %llu messages; held back up to %lu bytes of input",
+			 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+			 (unsigned long long)c->messages, (unsigned long)c->held_max);
+	else if (c->cfg->mode != TCPACK_MODE_ONESHOT)
 		log_conn(c, LOG_DEBUG, "closed after %llu bytes in, %llu out, %llu messages",
 			 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
 			 (unsigned long long)c->messages);
@@ -146,9 +173,44 @@ void tcpack_conn_deinit(struct tcpack_conn *c)
 	tcpack_timer_disarm(&c->timer);
 }
 
+/*
+ * The most output a connection can owe at once, so the most either output
+ * buffer (tx, queue) ever holds. Line and oneshot replies are appended only
+ * while less than max-pending is owed: P + L - 1 at most. Echo appends
+ * whole receives: less than P is owed when the receive that crosses P
+ * starts, and the engine delivers at most recv_burst bytes from there on.
+ */
+static size_t out_max(const struct tcpack_conn *c)
+{
+	const struct tcpack_config *cfg = c->cfg;
+
+	if (cfg->mode == TCPACK_MODE_ECHO)
+		return c->recv_burst ? cfg->max_pending - 1 + c->recv_burst : SIZE_MAX;
+	return cfg->max_pending - 1 +
+	       (cfg->reply_len > cfg->error_reply_len ? cfg->reply_len : cfg->error_reply_len);
+}
+
+/*
+ * Hold back input while the output is over max-pending. The engine arms no
+ * receive while any is held back, so all of it arrived from the receive
+ * that crossed the limit on: at most recv_burst bytes.
+ */
+static void hold(struct tcpack_conn *c, const uint8_t *buf, size_t len)
+{
+	size_t held;
+
+	if (buf_append(&c->stash, buf, len, c->recv_burst ? c->recv_burst : SIZE_MAX) < 0) {
+		tcpack_conn_error(c, -ENOMEM, "stash input");
+		return;
+	}
+	held = buf_used(&c->stash);
+	if (held > c->held_max)
+		c->held_max = held > UINT32_MAX ? UINT32_MAX : (uint32_t)held;
+}
+
 static void reply(struct tcpack_conn *c, const uint8_t *data, size_t len)
 {
-	if (buf_append(&c->queue, data, len) < 0) {
+	if (buf_append(&c->queue, data, len, out_max(c)) < 0) {
 		tcpack_conn_error(c, -ENOMEM, "queue reply");
 		return;
 	}
@@ -181,7 +243,7 @@ static void keep_partial(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 
 	if (len > room)
 		len = room;
-	if (buf_append(&c->partial, buf, len) < 0)
+	if (buf_append(&c->partial, buf, len, c->cfg->log_data_max) < 0)
 		tcpack_conn_error(c, -ENOMEM, "keep partial line");
 }
 
@@ -209,30 +271,29 @@ static void line_message(struct tcpack_conn *c, const uint8_t *tail, size_t tail
 }
 
 /*
- * Frame lines out of @buf. Stops early, stashing the rest, once the output
- * owed reaches max-pending: a client that sends without reading cannot
- * make the reply queue grow further than one reply past the limit.
+ * Frame lines out of @buf. Stops early once the output owed reaches
+ * max-pending, so a client that sends without reading cannot make the
+ * reply queue grow further than one reply past the limit.
+ * Return: how many bytes at the end of @buf were left for that reason;
+ * the caller holds them back. Other bytes are consumed or discarded.
  *
  * While draining, only what was owed when the drain began is answered:
  * input held back before it (@held), and the one line then under way.
  */
-static void line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len, bool held)
+static size_t line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len, bool held)
 {
 	while (len && c->phase == TCPACK_CONN_OPEN) {
 		size_t msg_len;
 		ssize_t n;
 
-		if (tcpack_conn_pending(c) >= c->cfg->max_pending) {
-			if (buf_append(&c->stash, buf, len) < 0)
-				tcpack_conn_error(c, -ENOMEM, "stash input");
-			return;
-		}
+		if (tcpack_conn_pending(c) >= c->cfg->max_pending)
+			return len;
 		n = tcpack_line_feed(&c->line, buf, len, c->cfg->max_message, &msg_len);
 		if (n == -EAGAIN) {
 			keep_partial(c, buf, len);
 			if (!c->msg_start_ms)	/* a message under way: message-timeout runs */
 				c->msg_start_ms = *c->clock ? *c->clock : 1;
-			return;
+			return 0;
 		}
 		if (n == -EMSGSIZE) {
 			c->stats->errors++;
@@ -242,22 +303,30 @@ static void line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len, bo
 			c->line = (struct tcpack_line){ 0 };
 			reply(c, c->cfg->error_reply, c->cfg->error_reply_len);
 			finish(c);
-			return;
+			return 0;
 		}
 		line_message(c, buf, (size_t)n, msg_len);
 		buf += n;
 		len -= (size_t)n;
 		if (c->draining && !held) {
 			finish(c);
-			return;
+			return 0;
 		}
 	}
+	return 0;
+}
+
+/* Draining, and nothing under way or held back: the connection is done. */
+static void line_drained(struct tcpack_conn *c)
+{
 	if (c->draining && !tcpack_line_pending(&c->line) && !buf_used(&c->stash))
 		finish(c);
 }
 
 void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 {
+	size_t rest;
+
 	c->bytes_in += len;
 	c->stats->bytes_in += len;
 	c->active_ms = *c->clock;
@@ -271,11 +340,14 @@ void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 		break;
 	case TCPACK_MODE_LINE:
 		if (buf_used(&c->stash)) {	/* keep order behind held-back input */
-			if (buf_append(&c->stash, buf, len) < 0)
-				tcpack_conn_error(c, -ENOMEM, "stash input");
+			hold(c, buf, len);
 			break;
 		}
-		line_input(c, buf, len, false);
+		rest = line_input(c, buf, len, false);
+		if (rest)
+			hold(c, buf + len - rest, rest);
+		else
+			line_drained(c);
 		break;
 	case TCPACK_MODE_ECHO:
 		reply(c, buf, len);
@@ -419,17 +491,22 @@ void tcpack_conn_sent(struct tcpack_conn *c, size_t n)
 	if (buf_used(&c->tx))
 		return;
 	c->tx.off = c->tx.len = 0;
+	if (c->tx.cap > BUF_KEEP)
+		buf_free(&c->tx);	/* give back what a burst needed */
 
-	/* Drained below the limit: go on with what was held back. */
+	/* Drained below the limit: go on with what was held back, in place. */
 	if (buf_used(&c->stash) && tcpack_conn_pending(c) < c->cfg->max_pending &&
 	    (c->phase == TCPACK_CONN_OPEN || c->phase == TCPACK_CONN_PEER_DONE)) {
-		struct tcpack_buf s = c->stash;
 		enum tcpack_conn_phase was = c->phase;
+		size_t held = buf_used(&c->stash), rest;
 
-		c->stash = (struct tcpack_buf){ 0 };
 		c->phase = TCPACK_CONN_OPEN;
-		line_input(c, s.data + s.off, buf_used(&s), true);
-		free(s.data);
+		rest = line_input(c, c->stash.data + c->stash.off, held, true);
+		if (rest)
+			c->stash.off += held - rest;
+		else
+			buf_free(&c->stash);
+		line_drained(c);
 		if (was == TCPACK_CONN_PEER_DONE && c->phase == TCPACK_CONN_OPEN) {
 			if (buf_used(&c->stash))
 				c->phase = TCPACK_CONN_PEER_DONE;

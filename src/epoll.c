@@ -52,6 +52,8 @@ static void add_conn(struct ep *e, int fd)
 		tcpack_worker_park(e->w, fd);
 		return;
 	}
+	/* do_read() asks tcpack_conn_wants_input() before every recv: one at most. */
+	c->recv_burst = e->rbuf_size;
 	ev.data.u64 = tcpack_ud_encode(TCPACK_OP_RECV, c->slot, c->gen, 0);
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		tcpack_conn_error(c, -errno, "epoll_ctl");

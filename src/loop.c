@@ -46,6 +46,16 @@
 #define BATCH_MAX_WANT		128
 #define BATCH_WAIT_US		20	/* the longest a completion waits for company */
 #define NO_SLOT		TCPACK_NO_SLOT
+/*
+ * A multishot receive ends after this many provided buffers' worth of
+ * bytes (or max-pending, if less) where the kernel can limit it, and
+ * flush_conn() re-arms it. That caps what one connection can take in past
+ * max-pending (held-back input, echo output) at one arm instead of the
+ * whole buffer ring, and costs one re-arm per 16 full buffers of a bulk
+ * transfer. Never above P: input held back then stays below what the
+ * connection may owe. Never above the ring (buffer-count >= 16).
+ */
+#define RECV_ARM_BUFFERS	16
 
 struct tcpack_loop {
 	struct io_uring ring;
@@ -74,6 +84,7 @@ struct tcpack_loop {
 	bool batch_wait;		/* the kernel has min_wait_usec: batch wake-ups */
 	unsigned int avg_cqes;		/* completions per wake-up, moving average x16 */
 	bool ctl_pending;		/* commands wait: act after this batch */
+	bool recv_limit;		/* the kernel ends a multishot recv after N bytes */
 };
 
 static struct io_uring_sqe *get_sqe(struct tcpack_loop *l)
@@ -147,6 +158,77 @@ static int setup_buffers(struct tcpack_loop *l, char *err)
 	io_uring_buf_ring_advance(l->br, (int)l->bufs_returned);
 	l->bufs_returned = 0;
 	return 0;
+}
+
+/*
+ * A multishot receive into provided buffers; with @limit (0: none) it ends
+ * once that many bytes arrived: Linux 6.15 reads the limit from optlen,
+ * which liburing 2.3's struct io_uring_sqe names file_index (same place).
+ * A receive that starts below the limit still fills up to a whole buffer:
+ * one arm delivers at most limit + buffer-size - 1 bytes.
+ */
+static void prep_recv(struct io_uring_sqe *sqe, int fd, unsigned int limit)
+{
+	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	sqe->file_index = limit;
+}
+
+/*
+ * Can this kernel limit a multishot receive (Linux 6.15)? Older kernels
+ * refuse the limit with -EINVAL. Asked once per ring, never inferred from
+ * the version: one byte and an EOF through a socketpair, and a receive
+ * limited to one byte. It must end after that byte, without F_MORE; a
+ * kernel that ignored the limit would go on to the EOF.
+ */
+static bool probe_recv_limit(struct tcpack_loop *l)
+{
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int sv[2] = { -1, -1 };
+	bool ok = false, more = true;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    write(sv[1], "x", 1) != 1 || shutdown(sv[1], SHUT_WR) < 0)
+		goto out;
+	sqe = io_uring_get_sqe(&l->ring);	/* the ring is new: there is room */
+	prep_recv(sqe, sv[0], 1);
+	io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_RECV, NO_SLOT, 0, 0));
+	if (io_uring_submit(&l->ring) != 1)
+		goto out;
+	for (bool first = true; more; first = false) {
+		if (io_uring_wait_cqe_timeout(&l->ring, &cqe, &ts) < 0)
+			goto out;	/* a late completion is dropped as stale */
+		more = cqe->flags & IORING_CQE_F_MORE;
+		if (first)
+			ok = cqe->res == 1 && !more;
+		if (cqe->flags & IORING_CQE_F_BUFFER)
+			buf_recycle(l, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		io_uring_cqe_seen(&l->ring, cqe);
+	}
+out:
+	io_uring_buf_ring_advance(l->br, (int)l->bufs_returned);
+	l->bufs_returned = 0;
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	return ok;
+}
+
+static void setup_recv_limit(struct tcpack_loop *l)
+{
+	const char *hook = getenv("TCPACK_TEST_RING");	/* test hooks, see tests/ */
+
+	l->recv_limit = !(hook && strstr(hook, "nolimit")) && probe_recv_limit(l);
+	if (l->recv_limit)
+		tcpack_logf(LOG_DEBUG, "io_uring: a multishot receive ends after min(max-pending, %u x buffer-size) bytes (worker %u)",
+			    RECV_ARM_BUFFERS, l->w->id);
+	else
+		tcpack_logf(LOG_DEBUG, "io_uring: multishot receives cannot be limited (needs Linux 6.15): input past max-pending is bounded by the buffer ring (worker %u)",
+			    l->w->id);
 }
 
 /* ---- ring ------------------------------------------------------------ */
@@ -288,10 +370,23 @@ static void start_close(struct tcpack_loop *l, struct tcpack_conn *c)
 static void arm_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 {
 	struct io_uring_sqe *sqe = get_sqe(l);
+	size_t limit = RECV_ARM_BUFFERS * l->buf_size;
 
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = BGID;
+	if (limit > c->cfg->max_pending)
+		limit = c->cfg->max_pending;
+	if (l->recv_limit) {
+		c->recv_burst = limit + l->buf_size - 1;
+	} else {
+		/*
+		 * Unlimited, the receive goes on until the cancel that
+		 * flush_conn() sends after the batch lands: the rest of the
+		 * ring in that batch, and what the ring refilled after it
+		 * may hold before the cancel is submitted.
+		 */
+		c->recv_burst = 2 * l->bufs_bytes;
+		limit = 0;
+	}
+	prep_recv(sqe, c->fd, (unsigned int)limit);
 	io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_RECV));
 	c->recv_armed = true;
 	c->recv_cancelled = false;
@@ -748,6 +843,7 @@ static int loop_setup(struct tcpack_worker *w, void **ret, char *err)
 	r = setup_buffers(l, err);
 	if (r < 0)
 		goto fail;
+	setup_recv_limit(l);
 	*ret = l;
 	return 0;
 fail:

@@ -79,6 +79,16 @@ struct tcpack_conn {
 	uint16_t refs;		/* operations in flight */
 	bool recv_armed, recv_cancelled, send_inflight, closing, dirty;
 	uint32_t next_dirty;
+
+	uint32_t held_max;	/* most input held back at once (saturating), for the log */
+	/*
+	 * Set by the engine before it receives: the most bytes it may hand to
+	 * tcpack_conn_input() counting from the receive during which
+	 * tcpack_conn_wants_input() turned false until it stops receiving.
+	 * Held-back input and echo output are allocated no larger than this
+	 * allows. 0: unknown, buffers grow by doubling without a cap.
+	 */
+	size_t recv_burst;
 };
 
 /**

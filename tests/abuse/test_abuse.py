@@ -5,7 +5,7 @@ idle connections, trickle lines a byte at a time (slowloris), send without
 ever reading, send oversized lines, random binary junk and other protocols,
 reset mid-message, and flood it past max-connections. Afterwards the good
 clients must have lost no reply and seen no wrong byte, the server's RSS
-must have stayed under the worst-case bound of docs/RELIABILITY.md, its
+must have stayed under the worst-case bound of README.md, its
 open fds must be back to where they started, and it must still answer.
 
 The abusive clients run in their own processes (abusers.py) so that the
@@ -23,11 +23,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
 import harness	# noqa: E402
 from harness import DEFAULT_ERROR_REPLY, Server, connect, exchange	# noqa: E402
 import clients	# noqa: E402
+import membound	# noqa: E402
 
 REPLY = "ACK 服务器已收到数据\r\n".encode()
 REPLY_ARG = "ACK 服务器已收到数据\\r\\n"
@@ -53,10 +55,6 @@ SOURCES = ["127.0.0.%d" % i for i in range(2, 10)]	# spread the 5,000 over 8 add
 FLOOD_MAX_CONNECTIONS = 64
 FLOOD_GOOD = 10
 FLOOD_N = 2000
-
-# struct tcpack_conn (408 bytes on x86-64) and its free-slot index (4).
-SLOT_BYTES = 412
-BUF_RING_ENTRY = 16	# struct io_uring_buf
 
 RESULTS_PATH = os.environ.get("TCPACK_ABUSE_RESULTS") or os.path.abspath(
 	"abuse-results%s.json" % ("-" + harness.ENGINE if harness.ENGINE else ""))
@@ -150,29 +148,15 @@ RSS_END_SLACK_KIB = 6 * 1024
 def memory_bound(workers, engine, *, max_connections, max_pending, reply_len, error_reply_len,
 		 buffer_count=1024, buffer_size=4096, log_data_max=256, base_kib):
 	"""
-	The worst-case RSS of docs/RELIABILITY.md, in bytes:
-
-	    RSS <= RSS0 + W * (S*412 + Bc*Bs + Bc*16)      (uring; epoll: Bs instead of Bc*(Bs+16))
-	               + C * (4*(P + L + H) + 2*D)
-
-	RSS0 the idle server, W workers, S = C = max-connections (each worker
-	has a slot for every connection), Bc x Bs the provided buffers, P
-	max-pending, L the longer of reply and error-reply, H what one
-	connection can receive past max-pending before its receive stops
-	(uring: Bc*Bs, the whole buffer ring in one batch; epoll: Bs), D
-	log-data-max; 4x and 2x: buffers grow by doubling, and output lives in
-	two buffers (one in flight, one being appended to).
+	The worst-case RSS of README.md and docs/RELIABILITY.md for this run's
+	limits, in bytes (tests/membound.py). On io_uring it takes the case
+	this kernel is in: multishot receives limited (Linux 6.15+) or not.
 	"""
-	c = max_connections
-	L = max(reply_len, error_reply_len)
-	if engine == "epoll":
-		per_worker = c * SLOT_BYTES + buffer_size
-		h = buffer_size
-	else:
-		per_worker = c * SLOT_BYTES + buffer_count * (buffer_size + BUF_RING_ENTRY)
-		h = buffer_count * buffer_size
-	per_conn = 4 * (max_pending + L + h) + 2 * log_data_max
-	return base_kib * 1024 + workers * per_worker + c * per_conn
+	return membound.memory_bound(
+		engine, workers=workers, max_connections=max_connections, max_pending=max_pending,
+		reply_len=reply_len, error_reply_len=error_reply_len, log_data_max=log_data_max,
+		buffer_count=buffer_count, buffer_size=buffer_size, base=base_kib * 1024,
+		recv_limit=engine == "uring" and harness.uring_recv_limit())
 
 
 def server_engine_and_workers(srv):

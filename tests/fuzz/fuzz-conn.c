@@ -10,7 +10,7 @@
  *
  * Checked on the way: a range handed out for sending stays unchanged until
  * it is sent, even while more input arrives; the output owed stays within
- * max-pending plus one reply. Checked at the end, against a reference framer
+ * max-pending plus one reply, and so does each output buffer's capacity. Checked at the end, against a reference framer
  * over every byte received before EOF: the client got exactly one reply per
  * complete line, in order, up to the first too long line, then error-reply
  * once, and nothing else. After a drain, at least every line owed when it
@@ -121,6 +121,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	      (unsigned long long)cfg.idle_timeout_ms, (unsigned long long)cfg.message_timeout_ms);
 	tcpack_log_setup(LOG_DEBUG, 1);
 	tcpack_conn_init(&c, -1, &cfg, &stats, &now);
+	/*
+	 * The engine's promise on input past max-pending; receives here come
+	 * whenever the fuzzer says, so held-back input may outgrow it too.
+	 */
+	c.recv_burst = 1000;
 
 	while (fuzz_left(&in) && !closed) {
 		uint8_t op = fuzz_u8(&in) % 16;
@@ -198,6 +203,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (c.phase == TCPACK_CONN_DONE)
 			closed = true;
 		FUZZ_ASSERT(tcpack_conn_pending(&c) < cfg.max_pending + max_extra);
+		/* No buffer is ever larger than what it can have to hold. */
+		FUZZ_ASSERT(c.tx.cap < cfg.max_pending + max_extra && c.queue.cap < cfg.max_pending + max_extra);
+		FUZZ_ASSERT(c.partial.cap <= cfg.log_data_max);
 		if (c.phase == TCPACK_CONN_OPEN && tcpack_conn_pending(&c) >= cfg.max_pending)
 			FUZZ_ASSERT(!tcpack_conn_wants_input(&c));
 	}

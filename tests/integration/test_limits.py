@@ -1,11 +1,17 @@
 # SPDX-License-Identifier: MIT
 """Backpressure, idle timeout and max-connections."""
+import os
+import re
 import socket
 import struct
+import sys
 import time
 
 import harness
 from harness import DEFAULT_REPLY, Server, connect, exchange, recv_exact, recv_until_eof
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import membound	# noqa: E402
 
 MIB = 1 << 20
 HOG_ATTEMPT = 64 * MIB		# what the client that never reads tries to push
@@ -217,6 +223,58 @@ def test_message_timeout_closes_a_slowloris_line():
 		with connect(srv.port) as t:
 			t.sendall(b"hi\n")
 			assert recv_exact(t, 4) == b"ACK\n"
+
+
+@harness.budget(60)
+def test_input_held_back_from_clients_that_never_read_stays_within_the_bound():
+	# Line mode, max-pending 4K, a 1000-byte reply per 100-byte line:
+	# clients that pipeline lines and never read take the server past
+	# max-pending at once, and what it then takes in is held back until
+	# the idle timeout closes them. Each connection's high-water mark is
+	# in its debug summary; it must stay within H of tcpack's memory bound
+	# (io_uring on Linux 6.15+: min(P, 16 Bs) + Bs - 1; without a receive
+	# limit it would be about a buffer ring, here up to 4 MiB).
+	n = 8
+	max_pending, buffer_count, buffer_size = 4096, 1024, 4096
+	reply = "R" * 998 + "\\r\\n"
+	with Server(["--mode", "line", "--max-pending", str(max_pending), "--reply", reply,
+		     "--buffer-count", str(buffer_count), "--buffer-size", str(buffer_size),
+		     "--idle-timeout", "1", "--threads", "1", "--log-level", "debug",
+		     "--log-rate-limit", "0"]) as srv:
+		log = srv.log()
+		if re.search(r"serving with \d+ epoll worker", log):
+			engine, recv_limit = "epoll", None
+		else:
+			engine = "uring"
+			recv_limit = "a multishot receive ends after" in log
+			assert recv_limit or "multishot receives cannot be limited" in log, log
+		bound = membound.held_input(engine, max_pending=max_pending, buffer_count=buffer_count,
+					    buffer_size=buffer_size, recv_limit=recv_limit) - 1
+		line = b"y" * 99 + b"\n"
+
+		def client(i, barrier):
+			s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+			s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+			s.connect(("127.0.0.1", srv.port))
+			port = harness.local_port(s)
+			barrier.wait(10)
+			sent = harness.send_without_reading(s, 0, data=line * 100000, chunk=1 << 16,
+							    timeout=20, stall=0.5)
+			return s, port, sent
+
+		results = harness.run_concurrently(client, n, timeout=40)
+		held = {}
+		for s, port, sent in results:
+			summary = srv.wait_log(re.compile(r"^127\.0\.0\.1:%d: closed after " % port), timeout=10)
+			m = re.search(r"held back up to (\d+) bytes of input", summary)
+			held[port] = int(m.group(1)) if m else 0
+			s.close()
+		print("  %s%s: held back per connection %s bytes (bound %d)"
+		      % (engine, "" if recv_limit is None else ", receive limit" if recv_limit else ", no receive limit",
+			 sorted(held.values()), bound))
+		assert max(held.values()) > 0, "no input was held back: the test did not reach max-pending"
+		over = {p: h for p, h in held.items() if h > bound}
+		assert not over, "held back more than %d bytes: %s" % (bound, over)
 
 
 if __name__ == "__main__":

@@ -227,6 +227,117 @@ static void echo_returns_every_byte_and_pauses(void **state)
 	teardown_fixture(f);
 }
 
+/*
+ * Feed @c receives of @piece bytes from @in, the way an engine does: while
+ * it wants input, then up to recv_burst bytes more counting from the
+ * receive that turned it off. Returns the bytes fed.
+ */
+static size_t feed_burst(struct tcpack_conn *c, const uint8_t *in, size_t len, size_t piece)
+{
+	size_t off = 0, burst = 0;
+	bool over = false;
+
+	while (off < len) {
+		size_t n = len - off < piece ? len - off : piece;
+
+		if (!over && !tcpack_conn_wants_input(c))
+			return off;
+		if (over && burst + n > c->recv_burst)
+			return off;
+		tcpack_conn_input(c, in + off, n);
+		off += n;
+		if (!over && !tcpack_conn_wants_input(c))
+			over = true;
+		if (over)
+			burst += n;
+	}
+	return off;
+}
+
+/*
+ * Held-back input and owed output never take more memory than the bounds
+ * of the worst-case formula: each output buffer at most P + L - 1, the
+ * held-back input at most the engine's burst, the kept head of a line at
+ * most log-data-max; and input resumed in place keeps its order.
+ */
+static void line_buffers_never_grow_past_their_bounds(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	enum { LINES = 20000 };
+	static char in[LINES * 2], out[LINES * 4];
+	size_t fed = 0, got = 0, out_max;
+
+	f->cfg.max_pending = 4096;
+	f->cfg.log_data_max = 100;
+	f->conn.recv_burst = 8191;	/* io_uring: min(P, 16 Bs) + Bs - 1 at Bs = 4096 */
+	out_max = f->cfg.max_pending + f->cfg.error_reply_len - 1;	/* error-reply is the longer */
+	for (int i = 0; i < LINES; i++)
+		memcpy(in + 2 * i, i % 2 ? "a\n" : "b\n", 2);
+	while (fed < sizeof(in)) {
+		const uint8_t *p;
+		size_t n;
+
+		fed += feed_burst(&f->conn, (const uint8_t *)in + fed, sizeof(in) - fed, 1500);
+		assert_true(f->conn.stash.cap <= f->conn.recv_burst);
+		assert_true(f->conn.tx.cap <= out_max && f->conn.queue.cap <= out_max);
+		/* Drain a little at a time: held-back input resumes in place. */
+		for (int k = 0; k < 3 && (n = tcpack_conn_output(&f->conn, &p)); k++) {
+			n = n > 1000 ? 1000 : n;
+			memcpy(out + got, p, n);
+			got += n;
+			tcpack_conn_sent(&f->conn, n);
+		}
+		assert_true(f->conn.stash.cap <= f->conn.recv_burst);
+	}
+	assert_true(f->conn.held_max > 0 && f->conn.held_max <= f->conn.recv_burst);
+	got += drain_all(&f->conn, out + got, sizeof(out) - got, 1000);
+	assert_int_equal(got, LINES * 4);
+	assert_int_equal(f->stats.messages, LINES);
+
+	feed(&f->conn, "an unfinished line longer than log-data-max: ");
+	feed(&f->conn, "0123456789012345678901234567890123456789012345678901234567890123456789");
+	assert_true(f->conn.partial.cap <= f->cfg.log_data_max);
+	teardown_fixture(f);
+}
+
+static void echo_output_never_grows_past_its_bound(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_ECHO);
+	static uint8_t in[1 << 20], out[1 << 20];
+	size_t fed = 0, got = 0, out_max;
+
+	f->cfg.max_pending = 4096;
+	f->conn.recv_burst = 8191;
+	out_max = f->cfg.max_pending - 1 + f->conn.recv_burst;
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 13 + 5);
+	while (fed < sizeof(in)) {
+		fed += feed_burst(&f->conn, in + fed, sizeof(in) - fed, 3000);
+		assert_true(tcpack_conn_pending(&f->conn) <= out_max);
+		assert_true(f->conn.tx.cap <= out_max && f->conn.queue.cap <= out_max);
+		got += drain_all(&f->conn, (char *)out + got, sizeof(out) - got, 3000);
+	}
+	assert_int_equal(got, sizeof(in));
+	assert_memory_equal(in, out, sizeof(in));
+	teardown_fixture(f);
+}
+
+/* A connection that once owed a lot gives the memory back once it is sent. */
+static void large_output_buffer_is_freed_once_drained(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_ECHO);
+	static uint8_t in[256 * 1024], out[256 * 1024];
+
+	tcpack_conn_input(&f->conn, in, sizeof(in));
+	assert_int_equal(drain_all(&f->conn, (char *)out, sizeof(out), 100000), sizeof(in));
+	assert_int_equal(f->conn.tx.cap + f->conn.queue.cap, 0);
+
+	tcpack_conn_input(&f->conn, in, 1000);	/* small ones are kept for reuse */
+	assert_int_equal(drain_all(&f->conn, (char *)out, sizeof(out), 100000), 1000);
+	assert_true(f->conn.tx.cap + f->conn.queue.cap > 0);
+	teardown_fixture(f);
+}
+
 static void discard_sends_nothing(void **state)
 {
 	struct fixture *f = setup_mode(TCPACK_MODE_DISCARD);
@@ -349,6 +460,9 @@ int main(void)
 		cmocka_unit_test(line_backpressure_holds_input_and_loses_nothing),
 		cmocka_unit_test(line_input_after_stash_keeps_order),
 		cmocka_unit_test(echo_returns_every_byte_and_pauses),
+		cmocka_unit_test(line_buffers_never_grow_past_their_bounds),
+		cmocka_unit_test(echo_output_never_grows_past_its_bound),
+		cmocka_unit_test(large_output_buffer_is_freed_once_drained),
 		cmocka_unit_test(discard_sends_nothing),
 		cmocka_unit_test(output_range_is_stable_while_more_is_queued),
 		cmocka_unit_test(drain_finishes_idle_and_waits_for_a_line_under_way),

@@ -225,22 +225,21 @@ def test_message_timeout_closes_a_slowloris_line():
 			assert recv_exact(t, 4) == b"ACK\n"
 
 
-@harness.budget(60)
-def test_input_held_back_from_clients_that_never_read_stays_within_the_bound():
+def check_held_back_input(env=None):
 	# Line mode, max-pending 4K, a 1000-byte reply per 100-byte line:
 	# clients that pipeline lines and never read take the server past
 	# max-pending at once, and what it then takes in is held back until
 	# the idle timeout closes them. Each connection's high-water mark is
 	# in its debug summary; it must stay within H of tcpack's memory bound
-	# (io_uring on Linux 6.15+: min(P, 16 Bs) + Bs - 1; without a receive
-	# limit it would be about a buffer ring, here up to 4 MiB).
+	# (tests/membound.py; io_uring on Linux 6.15+: min(P, 16 Bs) + Bs - 1
+	# = 8191 here). Without the receive limit it is about 400 KiB here.
 	n = 8
 	max_pending, buffer_count, buffer_size = 4096, 1024, 4096
 	reply = "R" * 998 + "\\r\\n"
 	with Server(["--mode", "line", "--max-pending", str(max_pending), "--reply", reply,
 		     "--buffer-count", str(buffer_count), "--buffer-size", str(buffer_size),
 		     "--idle-timeout", "1", "--threads", "1", "--log-level", "debug",
-		     "--log-rate-limit", "0"]) as srv:
+		     "--log-rate-limit", "0"], env=env) as srv:
 		log = srv.log()
 		if re.search(r"serving with \d+ epoll worker", log):
 			engine, recv_limit = "epoll", None
@@ -275,6 +274,20 @@ def test_input_held_back_from_clients_that_never_read_stays_within_the_bound():
 		assert max(held.values()) > 0, "no input was held back: the test did not reach max-pending"
 		over = {p: h for p, h in held.items() if h > bound}
 		assert not over, "held back more than %d bytes: %s" % (bound, over)
+		return recv_limit
+
+
+@harness.budget(60)
+def test_input_held_back_from_clients_that_never_read_stays_within_the_bound():
+	check_held_back_input()
+
+
+@harness.budget(60)
+@harness.uring_only
+def test_without_a_receive_limit_held_back_input_stays_within_two_rings():
+	# What a kernel before 6.15 does: TCPACK_TEST_RING=nolimit skips the
+	# receive limit, and the bound is H = 2 Bc Bs.
+	assert check_held_back_input({"TCPACK_TEST_RING": "nolimit"}) is False
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ struct tcpack_conn {
 	uint32_t slot, gen;
 	uint16_t refs;		/* operations in flight */
 	bool recv_armed, recv_cancelled, send_inflight, closing, dirty;
+	bool recv_bundle;	/* the armed receive asked for bundles */
 	uint32_t next_dirty;
 };
 

@@ -148,6 +148,18 @@ void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config 
 
 void tcpack_conn_closing(struct tcpack_conn *c)
 {
+	/*
+	 * Replies still owed will never be sent: the peer stopped reading,
+	 * or the server gave up on it. A FIN would wait behind what the
+	 * kernel already holds for a peer whose window is shut, never reach
+	 * it, and leave the socket orphaned while the peer waits on: reset
+	 * instead. A graceful close (EOF, linger) owes nothing by then.
+	 */
+	if (c->fd >= 0 && tcpack_conn_pending(c)) {
+		static const struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+	}
 	if (c->cfg->mode != TCPACK_MODE_ONESHOT && c->held_max)
 		log_conn(c, LOG_DEBUG,
 			 "closed after %llu bytes in, %llu out, %llu messages; held back up to %lu bytes of input",

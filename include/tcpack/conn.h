@@ -5,7 +5,8 @@
  * One client connection: what it has received, what it is owed, and where it
  * is in its life. Engine-neutral: the engine (io_uring loop, or another)
  * feeds it bytes and events and asks it what to send; the connection never
- * does I/O itself, except getpeername() for logging.
+ * does I/O itself, except getpeername() for logging and SO_LINGER on a
+ * forced close.
  *
  * Life:  OPEN ──(server is done: oneshot replied, line too long, drain)──▶
  *        FINISHING ──(output sent; engine shuts down writing)──▶ LINGER
@@ -78,6 +79,7 @@ struct tcpack_conn {
 	uint32_t slot, gen;
 	uint16_t refs;		/* operations in flight */
 	bool recv_armed, recv_cancelled, send_inflight, closing, dirty;
+	bool recv_bundle;	/* the armed receive asked for bundles */
 	uint32_t next_dirty;
 
 	uint32_t held_max;	/* most input held back at once (saturating), for the log */
@@ -101,8 +103,10 @@ void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config 
 
 /**
  * tcpack_conn_closing() - the engine is closing the fd now: log the
- * connection's summary while its peer can still be named. The fd is
- * forgotten (set to -1).
+ * connection's summary while its peer can still be named. A connection
+ * that still owes output is set to reset (SO_LINGER 0) rather than send a
+ * FIN its peer, not reading, would never see. The fd is forgotten (set to
+ * -1).
  */
 void tcpack_conn_closing(struct tcpack_conn *c);
 

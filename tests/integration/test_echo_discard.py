@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 """echo (RFC 862) and discard (RFC 863) modes."""
+import os
 import random
+import re
 import socket
 
 import harness
@@ -47,6 +49,51 @@ def test_echo_200_clients_with_a_tiny_ring():
 	# TCPACK_TEST_RING=smallcq: SQ of 8, CQ of 16: submission and completion
 	# queues overflow constantly.
 	echo_200_clients({"TCPACK_TEST_RING": "smallcq"}, ring="io_uring: sq 8, cq 16,")
+
+
+@harness.budget(60)
+def test_echo_through_a_tiny_buffer_ring_byte_exact():
+	# 16 receive buffers of 512 bytes shared by 20 streams of 1 MiB: the
+	# ring runs dry all the time, receive bundles (where the kernel has
+	# them) span and wrap it, and every batch interleaves many clients.
+	rng = random.Random(SEED + 4)
+	payloads = [rng.randbytes(1 << 20) for _ in range(20)]
+
+	def client(i, barrier):
+		with connect(port, timeout=20) as s:
+			barrier.wait(20)
+			got = exchange(s, payloads[i], timeout=40)
+			assert len(got) == len(payloads[i]), (i, len(got), len(payloads[i]))
+			assert got == payloads[i], "client %d: payload differs" % i
+
+	with Server(["--mode", "echo", "--buffer-count", "16", "--buffer-size", "512"]) as srv:
+		port = srv.port
+		harness.run_concurrently(client, len(payloads), timeout=50)
+
+
+@harness.budget(30)
+def test_discard_through_a_tiny_buffer_ring_counts_every_byte():
+	data = random.Random(SEED + 5).randbytes(4 << 20)
+	with Server(["--mode", "discard", "--log-level", "debug", "--buffer-count", "16",
+		     "--buffer-size", "512"]) as srv:
+		with connect(srv.port) as s:
+			assert exchange(s, data, timeout=20) == b""
+			port = local_port(s)
+		srv.wait_log("127.0.0.1:%d: closed after %d bytes in, 0 out" % (port, len(data)))
+
+
+@harness.uring_only
+def test_receive_bundles_follow_the_ring_hook():
+	# TCPACK_TEST_RING=nobundle: one buffer per receive completion, as on
+	# kernels before 6.10. Without it, bundles are on wherever the kernel
+	# has them.
+	with Server(["--mode", "echo", "--log-level", "debug"],
+		    env={"TCPACK_TEST_RING": "nobundle"}) as srv:
+		srv.wait_log("receive bundles off")
+	with Server(["--mode", "echo", "--log-level", "debug"]) as srv:
+		line = srv.wait_log(re.compile(r"receive bundles (on|off)"))
+		if "nobundle" in os.environ.get("TCPACK_TEST_RING", ""):
+			assert "receive bundles off" in line, line
 
 
 def test_echo_interactive_round_trips():

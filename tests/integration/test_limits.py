@@ -2,6 +2,7 @@
 """Backpressure, idle timeout and max-connections."""
 import os
 import re
+import select
 import socket
 import struct
 import sys
@@ -99,6 +100,26 @@ def test_idle_timeout_closes_an_idle_keep_alive_client_but_not_a_busy_one():
 		idle.close()
 		busy.close()
 		srv.wait_log("idle for 2000 ms, closing")
+
+
+@harness.budget(20)
+def test_idle_timeout_resets_a_client_owed_replies_it_never_reads():
+	# All 32 KiB of input read, 16 MB of replies owed and never read: a FIN
+	# would queue behind what the kernel holds and never arrive. The client,
+	# still not reading, must see the connection end after the timeout.
+	with Server(["--mode", "line", "--reply", "x" * 1023 + "\\n", "--idle-timeout", "1",
+		     "--max-pending", "4K", "--log-level", "debug"]) as srv:
+		s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+		s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+		s.settimeout(5)
+		s.connect(("127.0.0.1", srv.port))
+		port = harness.local_port(s)
+		s.sendall(b"n\n" * 16384)
+		srv.wait_log("127.0.0.1:%d: idle for 1000 ms, closing" % port, timeout=8)
+		p = select.poll()
+		p.register(s, select.POLLRDHUP | select.POLLHUP | select.POLLERR)	# no POLLIN
+		assert p.poll(5000), "the server's close never reached a client that does not read"
+		s.close()
 
 
 @harness.budget(30)

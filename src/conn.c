@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 #include "tcpack/conn.h"
 #include "tcpack/escape.h"
@@ -155,7 +157,11 @@ void tcpack_conn_closing(struct tcpack_conn *c)
 	 * it, and leave the socket orphaned while the peer waits on: reset
 	 * instead. A graceful close (EOF, linger) owes nothing by then.
 	 */
-	if (c->fd >= 0 && tcpack_conn_pending(c)) {
+	int unsent = 0;
+
+	if (c->fd >= 0 && (tcpack_conn_pending(c) ||
+			   /* the kernel holds replies that a peer stuck at a timeout never took */
+			   (c->timed_out && ioctl(c->fd, SIOCOUTQ, &unsent) == 0 && unsent > 0))) {
 		static const struct linger reset = { .l_onoff = 1, .l_linger = 0 };
 
 		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
@@ -443,6 +449,7 @@ bool tcpack_conn_timeout(struct tcpack_conn *c)
 		if (now < c->linger_start_ms + TCPACK_LINGER_MS)
 			return false;
 		c->phase = TCPACK_CONN_DONE;
+		c->timed_out = true;
 		return true;
 	}
 	if (msg && now >= msg) {
@@ -459,6 +466,7 @@ bool tcpack_conn_timeout(struct tcpack_conn *c)
 		return false;
 	}
 	c->phase = TCPACK_CONN_DONE;
+	c->timed_out = true;
 	return true;
 }
 

@@ -59,6 +59,7 @@ struct tcpack_conn {
 
 	bool draining;		/* server is stopping: finish after owed replies */
 	bool got_message;	/* oneshot: the one message has arrived */
+	bool timed_out;		/* closed by a timeout, not by the exchange */
 	bool peer_known;
 	struct sockaddr_storage peer;
 

@@ -122,6 +122,36 @@ def test_idle_timeout_resets_a_client_owed_replies_it_never_reads():
 		s.close()
 
 
+@harness.budget(20)
+def test_idle_timeout_resets_a_client_whose_replies_all_went_to_the_kernel():
+	# 40 KB in, about 200 KB of replies: with --max-pending 64K the server
+	# hands them all to the kernel, which holds what the client's shut
+	# window does not take. Nothing is owed in tcpack, yet a FIN would
+	# wait behind those bytes for good: every client must see its end.
+	with Server(["--mode", "line", "--reply", "ACK 9\\n", "--idle-timeout", "1",
+		     "--max-pending", "64K"]) as srv:
+		socks = []
+		for _ in range(5):
+			s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+			s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+			s.connect(("127.0.0.1", srv.port))
+			s.sendall(b"n\n" * 20000)
+			socks.append(s)
+		p = select.poll()
+		for s in socks:
+			p.register(s, select.POLLRDHUP | select.POLLHUP | select.POLLERR)	# no POLLIN
+		ended, deadline = set(), time.monotonic() + 8
+		while len(ended) < len(socks) and time.monotonic() < deadline:
+			for fd, _ in p.poll(200):
+				ended.add(fd)
+				p.unregister(fd)
+		for s in socks:
+			s.close()
+		assert len(ended) == len(socks), \
+			"%d of %d clients never saw the server close after the idle timeout" % (
+				len(socks) - len(ended), len(socks))
+
+
 @harness.budget(30)
 def test_idle_timeout_closes_a_client_that_never_reads():
 	with Server(["--mode", "echo", "--idle-timeout", "1"]) as srv:

@@ -283,7 +283,7 @@ def check_held_back_input(env=None):
 	# the idle timeout closes them. Each connection's high-water mark is
 	# in its debug summary; it must stay within H of tcpack's memory bound
 	# (tests/membound.py; io_uring on Linux 6.15+: min(P, 16 Bs) + Bs - 1
-	# = 8191 here). Without the receive limit it is about 400 KiB here.
+	# = 8191 here). Without the receive limit it is 0.1-3 MiB here.
 	n = 8
 	max_pending, buffer_count, buffer_size = 4096, 1024, 4096
 	reply = "R" * 998 + "\\r\\n"

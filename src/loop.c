@@ -50,6 +50,13 @@
 #ifndef IORING_FEAT_RECVSEND_BUNDLE
 #define IORING_FEAT_RECVSEND_BUNDLE	(1U << 14)
 #endif
+/*
+ * Accepts in flight per listening socket per worker, while slots are free:
+ * enough to take a backlog quickly (one per loop pass would leave clients
+ * waiting in it behind a busy worker), few enough that workers racing for
+ * the last slots overshoot max-connections by little (parked, in order).
+ */
+#define ACCEPT_DEPTH		8
 #define BATCH_MIN_AVG		4	/* completions per wake-up before batching pays */
 #define BATCH_MAX_WANT		128
 #define BATCH_WAIT_US		20	/* the longest a completion waits for company */
@@ -83,7 +90,7 @@ struct tcpack_loop {
 	bool bundle;			/* receives fill several buffers per completion */
 
 	/* accepting */
-	bool accept_armed[TCPACK_LISTEN_FDS_MAX];
+	unsigned int accepts[TCPACK_LISTEN_FDS_MAX];	/* in flight per listener */
 	bool accept_cancel_sent[TCPACK_LISTEN_FDS_MAX];
 	bool accept_poll_first;		/* until the kernel refuses it */
 
@@ -501,7 +508,7 @@ static void flush_dirty(struct tcpack_loop *l)
 /* ---- accepting -------------------------------------------------------- */
 
 /*
- * One single-shot accept per listening socket while slots are free, not a
+ * Single-shot accepts on each listening socket while slots are free, not a
  * multishot one. The kernel wakes one exclusive waiter per connection; a
  * multishot accept keeps its place at the head of the wait queue, so the
  * first worker would take every connection and, woken once, the whole
@@ -527,20 +534,20 @@ static void arm_accepts(struct tcpack_loop *l)
 	unsigned int room = accept_room(l), armed = 0;
 
 	for (unsigned int i = 0; i < l->listeners->n; i++)
-		armed += l->accept_armed[i];
-	for (unsigned int i = 0; i < l->listeners->n && armed < room; i++) {
-		struct io_uring_sqe *sqe;
+		armed += l->accepts[i];
+	for (unsigned int i = 0; i < l->listeners->n; i++) {
+		if (l->accept_cancel_sent[i])
+			continue;	/* wait for the cancel to land */
+		while (l->accepts[i] < ACCEPT_DEPTH && armed < room) {
+			struct io_uring_sqe *sqe = get_sqe(l);
 
-		if (l->accept_armed[i])
-			continue;
-		sqe = get_sqe(l);
-		io_uring_prep_accept(sqe, l->listeners->fds[i], NULL, NULL, SOCK_CLOEXEC);
-		if (l->accept_poll_first)
-			sqe->ioprio |= IORING_ACCEPT_POLL_FIRST;
-		io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0));
-		l->accept_armed[i] = true;
-		l->accept_cancel_sent[i] = false;
-		armed++;
+			io_uring_prep_accept(sqe, l->listeners->fds[i], NULL, NULL, SOCK_CLOEXEC);
+			if (l->accept_poll_first)
+				sqe->ioprio |= IORING_ACCEPT_POLL_FIRST;
+			io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0));
+			l->accepts[i]++;
+			armed++;
+		}
 	}
 }
 
@@ -549,10 +556,11 @@ static void cancel_accepts(struct tcpack_loop *l)
 	for (unsigned int i = 0; i < l->listeners->n; i++) {
 		struct io_uring_sqe *sqe;
 
-		if (!l->accept_armed[i] || l->accept_cancel_sent[i])
+		if (!l->accepts[i] || l->accept_cancel_sent[i])
 			continue;
 		sqe = get_sqe(l);
-		io_uring_prep_cancel64(sqe, tcpack_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0), 0);
+		io_uring_prep_cancel64(sqe, tcpack_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0),
+				       IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_CANCEL, NO_SLOT, 0, 0));
 		l->accept_cancel_sent[i] = true;
 	}
@@ -589,8 +597,9 @@ static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struc
 	} else if (cqe->res != -ECANCELED) {
 		tcpack_log_event(LOG_DEBUG, NULL, "accept failed: %s", strerror(-cqe->res));
 	}
-	if (!(cqe->flags & IORING_CQE_F_MORE) && i < TCPACK_LISTEN_FDS_MAX)
-		l->accept_armed[i] = false;
+	if (!(cqe->flags & IORING_CQE_F_MORE) && i < TCPACK_LISTEN_FDS_MAX && l->accepts[i] &&
+	    --l->accepts[i] == 0)
+		l->accept_cancel_sent[i] = false;
 }
 
 /*

@@ -588,8 +588,10 @@ static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struc
 		add_conn(l, cqe->res);
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
 		   cqe->res == -ENOBUFS) {
-		tcpack_log_event(LOG_ERR, NULL, "accept failed: %s; retrying in 1s",
-				 strerror(-cqe->res));
+		/* The other accepts in flight fail alike: one line per back-off. */
+		if (l->w->now_ms >= l->w->accept_retry_ms)
+			tcpack_log_event(LOG_ERR, NULL, "accept failed: %s; retrying in 1s",
+					 strerror(-cqe->res));
 		l->w->stats.errors++;
 		l->w->accept_retry_ms = l->w->now_ms + 1000;
 	} else if (cqe->res == -EINVAL && l->accept_poll_first) {

@@ -520,18 +520,9 @@ static void flush_dirty(struct tcpack_loop *l)
  * listening socket's lock the other workers accept under (8 % of the CPU
  * per connection in oneshot with two workers).
  */
-static unsigned int accept_room(struct tcpack_loop *l)
-{
-	struct tcpack_shared *s = l->w->shared;
-	unsigned long conns = atomic_load(&s->conns), max = atomic_load(&s->max_conns);
-	unsigned long room = conns < max ? max - conns : 0;
-
-	return room < l->w->nfree ? (unsigned int)room : l->w->nfree;
-}
-
 static void arm_accepts(struct tcpack_loop *l)
 {
-	unsigned int room = accept_room(l), armed = 0;
+	unsigned int room = tcpack_worker_room(l->w), armed = 0;
 
 	for (unsigned int i = 0; i < l->listeners->n; i++)
 		armed += l->accepts[i];
@@ -677,7 +668,7 @@ static void handle_send(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 	ref_put(l, c);
 }
 
-/* Shutdown, cancel and close: nothing to do but drop the reference. */
+/* Cancel and close: nothing to do but drop the reference. */
 static void handle_conn_op(struct tcpack_loop *l, struct tcpack_ud ud)
 {
 	struct tcpack_conn *c = conn_of(l, ud);
@@ -787,7 +778,6 @@ static void handle_cqe(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 	case TCPACK_OP_SEND:
 		handle_send(l, cqe, ud);
 		break;
-	case TCPACK_OP_SHUTDOWN:
 	case TCPACK_OP_CLOSE:
 		handle_conn_op(l, ud);
 		break;

@@ -232,10 +232,19 @@ void tcpack_worker_tick(struct tcpack_worker *w)
 		tcpack_log_flush_suppressed();
 }
 
+unsigned int tcpack_worker_room(const struct tcpack_worker *w)
+{
+	const struct tcpack_shared *s = w->shared;
+	unsigned long conns = atomic_load(&s->conns), max = atomic_load(&s->max_conns);
+	unsigned long room = conns < max ? max - conns : 0;
+
+	return room < w->nfree ? (unsigned int)room : w->nfree;
+}
+
 bool tcpack_worker_may_accept(struct tcpack_worker *w)
 {
 	struct tcpack_shared *s = w->shared;
-	bool full = atomic_load(&s->conns) >= atomic_load(&s->max_conns) || !w->nfree;
+	bool full = tcpack_worker_room(w) == 0;
 
 	if (full != w->at_limit) {
 		bool was = !full;

@@ -5,8 +5,8 @@
  * One client connection: what it has received, what it is owed, and where it
  * is in its life. Engine-neutral: the engine (io_uring loop, or another)
  * feeds it bytes and events and asks it what to send; the connection never
- * does I/O itself, except getpeername() for logging and SO_LINGER on a
- * forced close.
+ * does I/O itself, except getpeername() for logging, and SO_LINGER (and
+ * SIOCOUTQ) when it is closed with replies its peer will never take.
  *
  * Life:  OPEN ──(server is done: oneshot replied, line too long, drain)──▶
  *        FINISHING ──(output sent; engine shuts down writing)──▶ LINGER
@@ -105,7 +105,8 @@ void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config 
 /**
  * tcpack_conn_closing() - the engine is closing the fd now: log the
  * connection's summary while its peer can still be named. A connection
- * that still owes output is set to reset (SO_LINGER 0) rather than send a
+ * that still owes output, or that a timeout closes while the kernel still
+ * holds replies for it, is set to reset (SO_LINGER 0) rather than send a
  * FIN its peer, not reading, would never see. The fd is forgotten (set to
  * -1).
  */

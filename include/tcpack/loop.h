@@ -22,7 +22,6 @@ enum tcpack_op {
 	TCPACK_OP_ACCEPT,
 	TCPACK_OP_RECV,
 	TCPACK_OP_SEND,
-	TCPACK_OP_SHUTDOWN,
 	TCPACK_OP_CANCEL,
 	TCPACK_OP_CLOSE,
 	TCPACK_OP_CONTROL,	/* the supervisor's eventfd */

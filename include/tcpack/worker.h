@@ -154,6 +154,12 @@ void tcpack_worker_arm_timer(struct tcpack_worker *w, struct tcpack_conn *c);
 void tcpack_worker_tick(struct tcpack_worker *w);
 
 /**
+ * tcpack_worker_room() - connections this worker may still take: free
+ * slots, and no more than max-connections leaves room for across workers.
+ */
+unsigned int tcpack_worker_room(const struct tcpack_worker *w);
+
+/**
  * tcpack_worker_may_accept() - whether accepts should be armed now; logs
  * reaching and leaving max-connections once per transition.
  */

@@ -375,6 +375,35 @@ void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 	}
 }
 
+bool tcpack_conn_input_lent(struct tcpack_conn *c, size_t len)
+{
+	if (c->cfg->mode != TCPACK_MODE_ECHO || c->phase != TCPACK_CONN_OPEN ||
+	    buf_used(&c->tx) || buf_used(&c->queue))
+		return false;
+	c->bytes_in += len;
+	c->stats->bytes_in += len;
+	c->active_ms = *c->clock;
+	c->lent += len;
+	return true;
+}
+
+void tcpack_conn_lent_sent(struct tcpack_conn *c, const uint8_t *data, size_t n)
+{
+	size_t rest = c->lent - n;
+
+	c->lent = 0;
+	c->active_ms = *c->clock;
+	c->bytes_out += n;
+	c->stats->bytes_out += n;
+	/*
+	 * Nothing was in tx while bytes were lent (tcpack_conn_input_lent()
+	 * takes none behind output, and the engine sends nothing else
+	 * meanwhile): the rest goes first, then what queued behind it.
+	 */
+	if (rest && buf_append(&c->tx, data + n, rest, out_max(c)) < 0)
+		tcpack_conn_error(c, -ENOMEM, "keep echo output");
+}
+
 void tcpack_conn_eof(struct tcpack_conn *c)
 {
 	switch (c->phase) {
@@ -486,7 +515,7 @@ void tcpack_conn_drain(struct tcpack_conn *c)
 
 size_t tcpack_conn_pending(const struct tcpack_conn *c)
 {
-	return buf_used(&c->tx) + buf_used(&c->queue);
+	return c->lent + buf_used(&c->tx) + buf_used(&c->queue);
 }
 
 size_t tcpack_conn_output(struct tcpack_conn *c, const uint8_t **ret)

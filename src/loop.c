@@ -102,6 +102,7 @@ struct tcpack_loop {
 	unsigned int avg_cqes;		/* completions per wake-up, moving average x16 */
 	bool ctl_pending;		/* commands wait: act after this batch */
 	bool recv_limit;		/* the kernel ends a multishot recv after N bytes */
+	bool lend;			/* echo sends straight from the provided buffers */
 };
 
 static struct io_uring_sqe *get_sqe(struct tcpack_loop *l)
@@ -326,6 +327,12 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 		 */
 		l->batch_wait = (l->ring.features & IORING_FEAT_MIN_TIMEOUT) &&
 				hook && strstr(hook, "batch");
+		/*
+		 * Echo from the receive buffers (see lend()): server CPU per
+		 * 64 KiB message 0.77x with 50 clients on a 2-core machine,
+		 * 128 B: 0.95x. The hook turns it off for measuring.
+		 */
+		l->lend = !(hook && strstr(hook, "nolend"));
 		return 0;
 	}
 	if (r == -ENOSYS || r == -EPERM)
@@ -335,6 +342,46 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 	else
 		snprintf(err, TCPACK_ERR_MAX, "cannot set up io_uring: %s", strerror(-r));
 	return r;
+}
+
+/*
+ * Echo without a copy: the bytes of a receive completion are sent back from
+ * the provided buffers they arrived in, which go back to the ring when the
+ * send completes instead of after this batch. Only where the bytes are one
+ * range of memory: the buffers after the CQE's first are the next ones in
+ * the ring (bufring.h), which lie next to each other in l->bufs unless the
+ * ring wraps, and every buffer but the last must be full. Bytes lent
+ * earlier in the batch are extended the same way, so one send covers all
+ * of a connection's input in a batch. The send goes with MSG_DONTWAIT:
+ * a client that does not read would otherwise hold the buffers, and every
+ * buffer after them in ring order, until it did; what the socket does not
+ * take at once is copied into the connection's output
+ * (tcpack_conn_lent_sent()), so the buffers are back one loop pass later.
+ */
+static bool lend(struct tcpack_loop *l, struct tcpack_conn *c, struct tcpack_bundle b)
+{
+	uint32_t first = b.bid & l->buf_mask, n, total;
+
+	if (!l->lend || c->send_inflight || c->cfg->mode != TCPACK_MODE_ECHO)
+		return false;
+	if (c->lent_bufs && (first != c->lent_bid + c->lent_bufs ||
+			     c->lent != (size_t)c->lent_bufs * l->buf_size))
+		return false;	/* not right after what is lent already */
+	if (!tcpack_bundle_span(b, l->br->bufs, l->buf_mask, (uint32_t)l->buf_size, &n, &total) ||
+	    !tcpack_conn_input_lent(c, total))
+		return false;
+	if (!c->lent_bufs)
+		c->lent_bid = first;
+	c->lent_bufs += n;
+	return true;
+}
+
+/* The lent bytes are sent, or will never be: their buffers go back. */
+static void lend_end(struct tcpack_loop *l, struct tcpack_conn *c)
+{
+	for (uint32_t i = 0; i < c->lent_bufs; i++)
+		buf_recycle(l, c->lent_bid + i);
+	c->lent_bufs = 0;
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -386,6 +433,8 @@ static void start_close(struct tcpack_loop *l, struct tcpack_conn *c)
 
 	c->closing = true;
 	tcpack_timer_disarm(&c->timer);
+	if (c->lent_bufs && !c->send_inflight)
+		lend_end(l, c);	/* never sent: owed, so the close resets */
 	/*
 	 * The hard link below binds only SQEs submitted together: with one
 	 * slot left, get_sqe() would submit the cancel alone, the close could
@@ -463,7 +512,14 @@ static void flush_conn(struct tcpack_loop *l, struct tcpack_conn *c)
 		start_close(l, c);
 		return;
 	}
-	if (!c->send_inflight) {
+	if (!c->send_inflight && c->lent) {
+		sqe = get_sqe(l);
+		io_uring_prep_send(sqe, c->fd, buf_addr(l, c->lent_bid), c->lent,
+				   tcpack_conn_send_flags(c) | MSG_DONTWAIT);
+		io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_SEND));
+		c->send_inflight = true;
+		c->refs++;
+	} else if (!c->send_inflight) {
 		const uint8_t *data;
 		size_t len = tcpack_conn_output(c, &data);
 
@@ -615,9 +671,10 @@ static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		struct tcpack_bundle b = tcpack_bundle_start(cqe->flags >> IORING_CQE_BUFFER_SHIFT,
 							     cqe->res);
+		bool lent = live && got && lend(l, c, b);	/* kept until sent */
 		uint32_t bid, len;
 
-		while (tcpack_bundle_next(&b, l->br->bufs, l->buf_mask, &bid, &len)) {
+		while (!lent && tcpack_bundle_next(&b, l->br->bufs, l->buf_mask, &bid, &len)) {
 			if (live && len)
 				tcpack_conn_input(c, buf_addr(l, bid), len);
 			buf_recycle(l, bid);
@@ -656,7 +713,20 @@ static void handle_send(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 	if (!c)
 		return;
 	c->send_inflight = false;
-	if (!c->closing) {
+	if (c->lent_bufs) {
+		/* Lent bytes (MSG_DONTWAIT): what the socket did not take is copied. */
+		if (!c->closing) {
+			if (cqe->res >= 0 || cqe->res == -EAGAIN) {
+				tcpack_conn_lent_sent(c, buf_addr(l, c->lent_bid),
+						      cqe->res > 0 ? (size_t)cqe->res : 0);
+				tcpack_worker_arm_timer(l->w, c);
+			} else {
+				tcpack_conn_error(c, cqe->res, "send");
+			}
+			tcpack_worker_mark_dirty(l->w, c);
+		}
+		lend_end(l, c);
+	} else if (!c->closing) {
 		if (cqe->res > 0) {
 			tcpack_conn_sent(c, (size_t)cqe->res);
 			tcpack_worker_arm_timer(l->w, c);

@@ -119,3 +119,27 @@ static inline bool tcpack_bundle_next(struct tcpack_bundle *b, const struct io_u
 	*ret_len = len;
 	return true;
 }
+
+/**
+ * tcpack_bundle_span() - whether the completion's bytes are one range of
+ * memory when buffer i lies at i * @buf_size: its buffers do not wrap
+ * around the ring's end and every one but the last is full (the kernel may
+ * have shortened the first). If so, the range starts at the first buffer,
+ * *@ret_bufs buffers hold it and *@ret_len bytes long, never 0.
+ */
+static inline bool tcpack_bundle_span(struct tcpack_bundle b, const struct io_uring_buf *entries,
+				      uint32_t mask, uint32_t buf_size, uint32_t *ret_bufs,
+				      uint32_t *ret_len)
+{
+	uint32_t first = b.bid & mask, bid, len, n = 0, total = 0;
+
+	while (tcpack_bundle_next(&b, entries, mask, &bid, &len)) {
+		if (bid != first + n || total != n * buf_size)
+			return false;	/* the ring wrapped, or a gap after a short buffer */
+		total += len;
+		n++;
+	}
+	*ret_bufs = n;
+	*ret_len = total;
+	return total > 0;
+}

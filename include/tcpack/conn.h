@@ -68,6 +68,7 @@ struct tcpack_conn {
 	struct tcpack_buf stash;	/* line: input held back while output is over max-pending */
 	struct tcpack_buf tx;		/* being sent; stable while a send is in flight */
 	struct tcpack_buf queue;	/* appended to while tx is in flight */
+	size_t lent;			/* echo: owed bytes the engine sends from its own buffers */
 
 	uint64_t bytes_in, bytes_out, messages;
 	struct tcpack_timer timer;
@@ -81,6 +82,8 @@ struct tcpack_conn {
 	uint16_t refs;		/* operations in flight */
 	bool recv_armed, recv_cancelled, send_inflight, closing, dirty;
 	bool recv_bundle;	/* the armed receive asked for bundles */
+	uint32_t lent_bufs;	/* io_uring: provided buffers holding the lent bytes */
+	uint32_t lent_bid;	/* ... the first of them */
 	uint32_t next_dirty;
 
 	uint32_t held_max;	/* most input held back at once (saturating), for the log */
@@ -123,6 +126,27 @@ void tcpack_conn_deinit(struct tcpack_conn *c);
  * keeps), appends owed replies to the output, may move the phase on.
  */
 void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len);
+
+/**
+ * tcpack_conn_input_lent() - @len bytes received, which the engine offers to
+ * send back from its own buffer instead of handing them over: an echo
+ * without a copy. Taken only in echo mode while nothing else is owed
+ * (no output, or only bytes already lent): the bytes then count as received
+ * and as owed (tcpack_conn_pending()), and the engine sends them,
+ * straight after the bytes it lent before, and reports with
+ * tcpack_conn_lent_sent(). The engine must not lend while a send of lent
+ * bytes is in flight.
+ * Return: false, changing nothing, when the engine must call
+ * tcpack_conn_input() with the bytes instead.
+ */
+bool tcpack_conn_input_lent(struct tcpack_conn *c, size_t len);
+
+/**
+ * tcpack_conn_lent_sent() - the engine sent @n of the lent bytes (@data,
+ * tcpack_conn_lent long): the rest is copied into the output, ahead of
+ * anything owed after it, and the engine may reuse its buffer.
+ */
+void tcpack_conn_lent_sent(struct tcpack_conn *c, const uint8_t *data, size_t n);
 
 /** tcpack_conn_eof() - the peer will send nothing more. */
 void tcpack_conn_eof(struct tcpack_conn *c);

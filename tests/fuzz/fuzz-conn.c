@@ -17,6 +17,14 @@
  * began (complete ones, and the one under way if it completed). Only a
  * timeout may lose replies, and even then what was sent is a prefix of that.
  *
+ * Echo mode instead (bit 7 of the error-reply length byte): receives come
+ * as the engine's flow control allows (while the connection wants input,
+ * and up to recv_burst bytes from the receive that turned that off), some
+ * of them lent (tcpack_conn_input_lent(): sent from the engine's buffer,
+ * maybe short, maybe not at all). Checked: the output is exactly what was
+ * received, in order; after a drain at least what was received before it;
+ * after a timeout a prefix.
+ *
  * reply is lowercase and error-reply uppercase, so the output parses one way.
  * Logging is on at debug level, with a rate limit of one line a second so
  * that every log path runs without flooding the fuzzer's output.
@@ -88,13 +96,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct tcpack_config cfg;
 	struct tcpack_stats stats = { 0 };
 	struct tcpack_conn c = { 0 };
-	struct growing stream = { 0 }, out = { 0 };
+	struct growing stream = { 0 }, out = { 0 }, lent = { 0 };
 	uint64_t now = 1000;
 	const uint8_t *tx = NULL;
 	uint8_t *tx_copy = NULL;
 	size_t tx_len = 0, max_extra, pos, k;
 	bool sending = false, eof_seen = false, closed = false, timed_out = false;
-	bool drained = false, under_way_at_drain = false;
+	bool drained = false, under_way_at_drain = false, echo, sending_lent = false;
+	size_t burst = 0, stream_at_drain = 0;
 	struct reference ref, at_drain = { 0 };
 	uint8_t b;
 
@@ -105,7 +114,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.reply_len = b < 240 ? 1 + b % 16 : (size_t)(b - 239) * 256;	/* up to 4096 */
 	for (size_t i = 0; i < cfg.reply_len; i++)
 		cfg.reply[i] = (uint8_t)('a' + i % 26);
-	cfg.error_reply_len = fuzz_u8(&in) % 32;	/* may be empty */
+	b = fuzz_u8(&in);
+	cfg.error_reply_len = b % 32;	/* may be empty */
+	echo = b & 0x80;
+	cfg.mode = echo ? TCPACK_MODE_ECHO : TCPACK_MODE_LINE;
 	for (size_t i = 0; i < cfg.error_reply_len; i++)
 		cfg.error_reply[i] = (uint8_t)('A' + i % 26);
 	cfg.max_pending = 4096 + (size_t)fuzz_u8(&in) * 16;	/* the smallest allowed, and up */
@@ -113,11 +125,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.idle_timeout_ms = (uint64_t)fuzz_u8(&in) * 100;
 	cfg.message_timeout_ms = (uint64_t)fuzz_u8(&in) * 100;
 	max_extra = cfg.reply_len > cfg.error_reply_len ? cfg.reply_len : cfg.error_reply_len;
+	if (echo)
+		max_extra = 1000;	/* recv_burst, below */
 
 	if (trace < 0)
 		trace = getenv("TCPACK_FUZZ_TRACE") != NULL;
-	TRACE("max_message %zu reply_len %zu error_reply_len %zu max_pending %zu log_data_max %zu idle %llu message %llu\n",
-	      cfg.max_message, cfg.reply_len, cfg.error_reply_len, cfg.max_pending, cfg.log_data_max,
+	TRACE("%s: max_message %zu reply_len %zu error_reply_len %zu max_pending %zu log_data_max %zu idle %llu message %llu\n",
+	      echo ? "echo" : "line", cfg.max_message, cfg.reply_len, cfg.error_reply_len,
+	      cfg.max_pending, cfg.log_data_max,
 	      (unsigned long long)cfg.idle_timeout_ms, (unsigned long long)cfg.message_timeout_ms);
 	tcpack_log_setup(LOG_DEBUG, 1);
 	tcpack_conn_init(&c, -1, &cfg, &stats, &now);
@@ -134,7 +149,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t n;
 			uint8_t *p = fuzz_bytes(&in, 1 + (size_t)fuzz_u8(&in), &n);
 
-			if (n && !eof_seen) {
+			bool want = tcpack_conn_wants_input(&c);
+
+			/* Echo: the engine's flow control decides whether it arrives. */
+			if (echo && n && !eof_seen && !want && burst + n > c.recv_burst)
+				n = 0;
+			if (echo && n && !eof_seen)
+				burst = want ? n : burst + n;
+			if (n && !eof_seen && echo && op >= 3 && !sending &&
+			    tcpack_conn_input_lent(&c, n)) {
+				append(&stream, p, n);
+				append(&lent, p, n);
+				TRACE("input %zu bytes, lent (%zu lent)\n", n, lent.len);
+			} else if (n && !eof_seen) {
 				TRACE("input %zu bytes: \"", n);
 				for (size_t i = 0; trace && i < n; i++)
 					fprintf(stderr, p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\' ? "%c" : "\\x%02x", p[i]);
@@ -145,7 +172,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			free(p);
 		} else if (op <= 7) {		/* the engine starts a send */
-			if (!sending && (tx_len = tcpack_conn_output(&c, &tx))) {
+			if (!sending && c.lent) {
+				tx = lent.data;
+				tx_len = lent.len;
+				free(tx_copy);
+				tx_copy = malloc(tx_len);
+				FUZZ_ASSERT(tx_copy);
+				memcpy(tx_copy, tx, tx_len);
+				sending = sending_lent = true;
+				TRACE("send of lent bytes starts: %zu bytes\n", tx_len);
+			} else if (!sending && (tx_len = tcpack_conn_output(&c, &tx))) {
 				free(tx_copy);
 				tx_copy = malloc(tx_len);
 				FUZZ_ASSERT(tx_copy);
@@ -154,7 +190,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				TRACE("send starts: %zu bytes\n", tx_len);
 			}
 		} else if (op <= 10) {		/* ... and it completes, maybe short */
-			if (sending) {
+			if (sending && sending_lent) {
+				size_t n = fuzz_u16(&in) % (tx_len + 1);	/* 0: EAGAIN */
+
+				FUZZ_ASSERT(memcmp(tx, tx_copy, tx_len) == 0);
+				append(&out, tx, n);
+				tcpack_conn_lent_sent(&c, tx, n);
+				lent.len = 0;
+				sending = sending_lent = false;
+				TRACE("lent sent %zu (phase %d)\n", n, c.phase);
+			} else if (sending) {
 				size_t n = 1 + fuzz_u16(&in) % tx_len;
 
 				FUZZ_ASSERT(memcmp(tx, tx_copy, tx_len) == 0);
@@ -172,6 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (op == 12) {		/* the server drains */
 			if (!drained) {
 				drained = true;
+				stream_at_drain = stream.len;
 				at_drain = frame(stream.data, stream.len, cfg.max_message);
 				under_way_at_drain = stream.len && stream.data[stream.len - 1] != '\n';
 			}
@@ -180,7 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (op <= 14) {		/* the engine's flush */
 			const uint8_t *p;
 
-			if (!sending && !tcpack_conn_output(&c, &p)) {
+			if (!sending && !c.lent && !tcpack_conn_output(&c, &p)) {
 				if (c.phase == TCPACK_CONN_FINISHING)
 					tcpack_conn_shut(&c);
 				else if (c.phase == TCPACK_CONN_PEER_DONE)
@@ -206,6 +252,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* No buffer is ever larger than what it can have to hold. */
 		FUZZ_ASSERT(c.tx.cap < cfg.max_pending + max_extra && c.queue.cap < cfg.max_pending + max_extra);
 		FUZZ_ASSERT(c.partial.cap <= cfg.log_data_max);
+		FUZZ_ASSERT(c.lent == lent.len);
 		if (c.phase == TCPACK_CONN_OPEN && tcpack_conn_pending(&c) >= cfg.max_pending)
 			FUZZ_ASSERT(!tcpack_conn_wants_input(&c));
 	}
@@ -216,6 +263,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n;
 
 		FUZZ_ASSERT(guard < 1000000);
+		if (c.lent && !sending) {
+			tx = lent.data;
+			tx_len = lent.len;
+			sending = sending_lent = true;
+			continue;
+		}
+		if (sending && sending_lent) {
+			append(&out, tx, tx_len);
+			tcpack_conn_lent_sent(&c, tx, tx_len);
+			lent.len = 0;
+			sending = sending_lent = false;
+			continue;
+		}
 		if (sending) {
 			FUZZ_ASSERT(memcmp(tx, tx_copy, tx_len) == 0);
 			append(&out, tx, tx_len);
@@ -253,6 +313,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!timed_out) {
 		FUZZ_ASSERT(tcpack_conn_pending(&c) == 0);
 		FUZZ_ASSERT(c.stash.len == c.stash.off);
+	}
+
+	if (echo) {
+		/* Every byte back, in order; after a drain, what came before it. */
+		FUZZ_ASSERT(out.len <= stream.len && memcmp(out.data, stream.data, out.len) == 0);
+		if (!timed_out)
+			FUZZ_ASSERT(out.len == (drained ? stream_at_drain : stream.len));
+		FUZZ_ASSERT(stats.bytes_in == stream.len);
+		FUZZ_ASSERT(stats.bytes_out == out.len);
+		goto done;
 	}
 
 	/* The output: k replies, then error-reply or nothing. */
@@ -293,12 +363,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_ASSERT(stats.bytes_in == stream.len);
 	FUZZ_ASSERT(stats.bytes_out == out.len);
-
+done:
 	tcpack_conn_closing(&c);
 	tcpack_conn_deinit(&c);
 	FUZZ_ASSERT(stats.conns_now == 0);
 	free(tx_copy);
 	free(stream.data);
 	free(out.data);
+	free(lent.data);
 	return 0;
 }

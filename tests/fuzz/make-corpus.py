@@ -35,14 +35,23 @@ def line_seeds():
     yield bytes([16]) + chunks(b'', b'one\n', b'', b'two')
 
 
-# fuzz-conn: max_message - 1, reply selector, error-reply length, max-pending
-# selector, log-data-max, idle and message timeout (x100 ms); then ops.
+# fuzz-conn: max_message - 1, reply selector, error-reply length (bit 7: echo
+# mode), max-pending selector, log-data-max, idle and message timeout
+# (x100 ms); then ops.
 def conn(max_message=16, reply=3, error=19, pending=0, log=64, idle=0, message=0, ops=b''):
     return bytes([max_message - 1, reply, error, pending, log, idle, message]) + ops
 
 
 def recv(data):
     return bytes([0, len(data) - 1]) + data
+
+
+def recv_lent(data):
+    """Echo: a receive the engine offers to send from its own buffer."""
+    return bytes([3, len(data) - 1]) + data
+
+
+ECHO = 0x80
 
 
 SEND, COMPLETE, EOF, DRAIN, FLUSH, TICK = 6, 8, 11, 12, 13, 15
@@ -67,6 +76,12 @@ def conn_seeds():
     yield conn(idle=10, message=5, ops=recv(b'slow') + bytes([TICK, 200]) + recv(b'ly\n'))
     yield conn(ops=recv(bytes(range(1, 200))) + recv(b'\x00\xff\n') + bytes([EOF]))
     yield conn(max_message=1, error=0, ops=recv(b'ab\n') + bytes([FLUSH, SEND]) + sent(50))
+    # Echo: lent bytes sent short, copied input queued behind them, a refused send.
+    yield conn(error=ECHO, ops=recv_lent(b'abcdef') + recv_lent(b'gh') + bytes([SEND]) +
+               recv(b'after') + sent(3) + bytes([SEND]) + sent(100) + recv_lent(b'xyz') +
+               bytes([SEND]) + sent(0x10000) + bytes([EOF, FLUSH]))
+    yield conn(error=ECHO, pending=0, ops=recv_lent(b'z' * 255) + recv(b'y' * 255) +
+               bytes([DRAIN, SEND]) + sent(10) + recv(b'late') + bytes([FLUSH]))
 
 
 def escape(text, unescape_max=0xffff, log_size=0xffff):

@@ -375,6 +375,36 @@ static void test_bundle_reads_a_shortened_first_entry(void **state)
 	expect_end(&b, e, 7);
 }
 
+/* Echo sends a completion straight from the buffers only when it is one range. */
+static void test_bundle_span_is_one_range_or_none(void **state)
+{
+	struct io_uring_buf e[8];
+	uint32_t n = 99, len = 99;
+
+	fill_entries(e, 8, 4096);
+	assert_true(tcpack_bundle_span(tcpack_bundle_start(2, 2 * 4096 + 7), e, 7, 4096, &n, &len));
+	assert_int_equal(n, 3);
+	assert_int_equal(len, 2 * 4096 + 7);
+	assert_true(tcpack_bundle_span(tcpack_bundle_start(7, 4096), e, 7, 4096, &n, &len));
+	assert_int_equal(n, 1);
+	assert_int_equal(len, 4096);
+	assert_true(tcpack_bundle_span(tcpack_bundle_start(5, 1), e, 7, 4096, &n, &len));
+	assert_int_equal(n, 1);
+	assert_int_equal(len, 1);
+
+	n = len = 99;
+	/* Wraps: buffer 0 lies before buffer 7 in memory. */
+	assert_false(tcpack_bundle_span(tcpack_bundle_start(7, 4096 + 1), e, 7, 4096, &n, &len));
+	/* A shortened first entry leaves a gap before the next buffer. */
+	e[3].len = 100;
+	assert_false(tcpack_bundle_span(tcpack_bundle_start(3, 100 + 5), e, 7, 4096, &n, &len));
+	assert_true(tcpack_bundle_span(tcpack_bundle_start(3, 100), e, 7, 4096, &n, &len));
+	assert_int_equal(n, 1);
+	assert_int_equal(len, 100);
+	/* No data: nothing to send. */
+	assert_false(tcpack_bundle_span(tcpack_bundle_start(4, 0), e, 7, 4096, &n, &len));
+}
+
 static void test_bundle_never_takes_more_than_the_ring(void **state)
 {
 	struct io_uring_buf e[8];
@@ -506,6 +536,7 @@ int main(void)
 		cmocka_unit_test(test_completion_without_data_is_one_buffer),
 		cmocka_unit_test(test_bundle_continues_past_the_last_entry),
 		cmocka_unit_test(test_bundle_reads_a_shortened_first_entry),
+		cmocka_unit_test(test_bundle_span_is_one_range_or_none),
 		cmocka_unit_test(test_bundle_never_takes_more_than_the_ring),
 		cmocka_unit_test(test_late_completion_holds_back_the_entries_after_it),
 		cmocka_unit_test(test_ring_runs_dry_and_recovers),

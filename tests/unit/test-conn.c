@@ -228,6 +228,65 @@ static void echo_returns_every_byte_and_pauses(void **state)
 }
 
 /*
+ * Echo without a copy: bytes the engine lends count as received and owed,
+ * and whatever of them the socket did not take goes out before anything
+ * received after them.
+ */
+static void echo_lent_bytes_go_first_and_count_as_owed(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_ECHO);
+	static const char lent[] = "0123456789abcdef";
+	char out[64];
+
+	f->cfg.max_pending = 24;
+	assert_true(tcpack_conn_input_lent(&f->conn, 10));
+	assert_true(tcpack_conn_input_lent(&f->conn, 6));	/* right after the first */
+	assert_int_equal(tcpack_conn_pending(&f->conn), 16);
+	assert_int_equal(f->conn.bytes_in, 16);
+	assert_true(tcpack_conn_wants_input(&f->conn));
+	feed(&f->conn, "XYZ");			/* copied, queued behind the lent bytes */
+	assert_false(tcpack_conn_input_lent(&f->conn, 4));	/* never ahead of a copy */
+	feed(&f->conn, "UVWXY");
+	assert_int_equal(tcpack_conn_pending(&f->conn), 24);
+	assert_false(tcpack_conn_wants_input(&f->conn));	/* lent bytes count to max-pending */
+
+	tcpack_conn_lent_sent(&f->conn, (const uint8_t *)lent, 7);	/* a short send */
+	assert_int_equal(f->conn.lent, 0);
+	assert_int_equal(f->conn.bytes_out, 7);
+	assert_int_equal(tcpack_conn_pending(&f->conn), 17);
+	assert_int_equal(drain_all(&f->conn, out, sizeof(out), 5), 17);
+	assert_memory_equal(out, "789abcdefXYZUVWXY", 17);
+	assert_int_equal(f->conn.bytes_out, 24);
+	assert_true(tcpack_conn_wants_input(&f->conn));
+
+	/* Nothing owed again: lending resumes; a send the socket refused keeps all. */
+	assert_true(tcpack_conn_input_lent(&f->conn, 4));
+	tcpack_conn_lent_sent(&f->conn, (const uint8_t *)"wxyz", 0);
+	assert_int_equal(drain_all(&f->conn, out, sizeof(out), 64), 4);
+	assert_memory_equal(out, "wxyz", 4);
+	teardown_fixture(f);
+}
+
+/* Lending is for echo while the connection is open; nothing changes otherwise. */
+static void lending_refused_outside_open_echo(void **state)
+{
+	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+
+	assert_false(tcpack_conn_input_lent(&f->conn, 5));
+	assert_int_equal(f->conn.bytes_in, 0);
+	teardown_fixture(f);
+	f = setup_mode(TCPACK_MODE_ECHO);
+	feed(&f->conn, "abc");
+	assert_false(tcpack_conn_input_lent(&f->conn, 5));	/* output owed already */
+	assert_int_equal(f->conn.bytes_in, 3);
+	teardown_fixture(f);
+	f = setup_mode(TCPACK_MODE_ECHO);
+	tcpack_conn_eof(&f->conn);
+	assert_false(tcpack_conn_input_lent(&f->conn, 5));
+	teardown_fixture(f);
+}
+
+/*
  * Feed @c receives of @piece bytes from @in, the way an engine does: while
  * it wants input, then up to recv_burst bytes more counting from the
  * receive that turned it off. Returns the bytes fed.
@@ -460,6 +519,8 @@ int main(void)
 		cmocka_unit_test(line_backpressure_holds_input_and_loses_nothing),
 		cmocka_unit_test(line_input_after_stash_keeps_order),
 		cmocka_unit_test(echo_returns_every_byte_and_pauses),
+		cmocka_unit_test(echo_lent_bytes_go_first_and_count_as_owed),
+		cmocka_unit_test(lending_refused_outside_open_echo),
 		cmocka_unit_test(line_buffers_never_grow_past_their_bounds),
 		cmocka_unit_test(echo_output_never_grows_past_its_bound),
 		cmocka_unit_test(large_output_buffer_is_freed_once_drained),

@@ -166,15 +166,16 @@ void tcpack_conn_closing(struct tcpack_conn *c)
 
 		(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 	}
-	if (c->cfg->mode != TCPACK_MODE_ONESHOT && c->held_max)
-		log_conn(c, LOG_DEBUG,
-			 "closed after %llu bytes in, %llu out, %llu messages; held back up to %lu bytes of input",
+	if (c->cfg->mode != TCPACK_MODE_ONESHOT && tcpack_log_enabled(LOG_DEBUG)) {
+		char held[64] = "";
+
+		if (c->held_max)
+			snprintf(held, sizeof(held), "; held back up to %lu bytes of input",
+				 (unsigned long)c->held_max);
+		log_conn(c, LOG_DEBUG, "closed after %llu bytes in, %llu out, %llu messages%s",
 			 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-			 (unsigned long long)c->messages, (unsigned long)c->held_max);
-	else if (c->cfg->mode != TCPACK_MODE_ONESHOT)
-		log_conn(c, LOG_DEBUG, "closed after %llu bytes in, %llu out, %llu messages",
-			 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-			 (unsigned long long)c->messages);
+			 (unsigned long long)c->messages, held);
+	}
 	c->fd = -1;
 }
 

@@ -252,11 +252,21 @@ out:
 	return ok;
 }
 
+/*
+ * Test hooks: TCPACK_TEST_RING names ring variants for the tests and the
+ * benchmarks (nodefer, smallcq, nobundle, nolimit, nolend, batch; see
+ * tests/). Read at setup only.
+ */
+static bool ring_hook(const char *name)
+{
+	const char *hook = getenv("TCPACK_TEST_RING");
+
+	return hook && strstr(hook, name);
+}
+
 static void setup_recv_limit(struct tcpack_loop *l)
 {
-	const char *hook = getenv("TCPACK_TEST_RING");	/* test hooks, see tests/ */
-
-	l->recv_limit = !(hook && strstr(hook, "nolimit")) && probe_recv_limit(l);
+	l->recv_limit = !ring_hook("nolimit") && probe_recv_limit(l);
 	if (l->recv_limit)
 		tcpack_logf(LOG_DEBUG, "io_uring: a multishot receive ends after min(max-pending, %u x buffer-size) bytes (worker %u)",
 			    RECV_ARM_BUFFERS, l->w->id);
@@ -274,7 +284,6 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 	 * the CQ for a burst from every connection at once.
 	 */
 	unsigned int sq = 1024, cq = 4096;
-	const char *hook = getenv("TCPACK_TEST_RING");	/* test hooks, see tests/ */
 	static const unsigned int flag_sets[] = {
 		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,	/* 6.1 */
 		IORING_SETUP_COOP_TASKRUN,					/* 5.19 */
@@ -285,9 +294,9 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 
 	while (cq < 2 * l->w->nslots && cq < 65536)
 		cq *= 2;
-	if (hook && strstr(hook, "nodefer"))
+	if (ring_hook("nodefer"))
 		first = 1;
-	if (hook && strstr(hook, "smallcq"))
+	if (ring_hook("smallcq"))
 		sq = 8, cq = 16;
 
 	for (unsigned int i = first; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
@@ -313,7 +322,7 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 		 * the hook turns them off for the tests' second run.
 		 */
 		l->bundle = (p.features & IORING_FEAT_RECVSEND_BUNDLE) &&
-			    !(hook && strstr(hook, "nobundle"));
+			    !ring_hook("nobundle");
 		tcpack_logf(LOG_DEBUG, "io_uring: sq %u, cq %u, %s, receive bundles %s (worker %u)",
 			    p.sq_entries, p.cq_entries,
 			    i == 0 ? "single issuer, deferred task run" :
@@ -325,14 +334,13 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 		 * clients it cost throughput and CPU per request (see
 		 * docs/BENCHMARKS.md); kept, measurable, for other loads.
 		 */
-		l->batch_wait = (l->ring.features & IORING_FEAT_MIN_TIMEOUT) &&
-				hook && strstr(hook, "batch");
+		l->batch_wait = (l->ring.features & IORING_FEAT_MIN_TIMEOUT) && ring_hook("batch");
 		/*
 		 * Echo from the receive buffers (see lend()): server CPU per
 		 * 64 KiB message 0.77x with 50 clients on a 2-core machine,
 		 * 128 B: 0.95x. The hook turns it off for measuring.
 		 */
-		l->lend = !(hook && strstr(hook, "nolend"));
+		l->lend = !ring_hook("nolend");
 		return 0;
 	}
 	if (r == -ENOSYS || r == -EPERM)

@@ -342,13 +342,25 @@ static void line_drained(struct tcpack_conn *c)
 		finish(c);
 }
 
+static void count_in(struct tcpack_conn *c, size_t len)
+{
+	c->bytes_in += len;
+	c->stats->bytes_in += len;
+	c->active_ms = *c->clock;
+}
+
+static void count_out(struct tcpack_conn *c, size_t n)
+{
+	c->active_ms = *c->clock;
+	c->bytes_out += n;
+	c->stats->bytes_out += n;
+}
+
 void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 {
 	size_t rest;
 
-	c->bytes_in += len;
-	c->stats->bytes_in += len;
-	c->active_ms = *c->clock;
+	count_in(c, len);
 
 	if (c->phase != TCPACK_CONN_OPEN)
 		return;		/* finishing or lingering: read and discarded */
@@ -381,9 +393,7 @@ bool tcpack_conn_input_lent(struct tcpack_conn *c, size_t len)
 	if (c->cfg->mode != TCPACK_MODE_ECHO || c->phase != TCPACK_CONN_OPEN ||
 	    buf_used(&c->tx) || buf_used(&c->queue))
 		return false;
-	c->bytes_in += len;
-	c->stats->bytes_in += len;
-	c->active_ms = *c->clock;
+	count_in(c, len);
 	c->lent += len;
 	return true;
 }
@@ -393,9 +403,7 @@ void tcpack_conn_lent_sent(struct tcpack_conn *c, const uint8_t *data, size_t n)
 	size_t rest = c->lent - n;
 
 	c->lent = 0;
-	c->active_ms = *c->clock;
-	c->bytes_out += n;
-	c->stats->bytes_out += n;
+	count_out(c, n);
 	/*
 	 * Nothing was in tx while bytes were lent (tcpack_conn_input_lent()
 	 * takes none behind output, and the engine sends nothing else
@@ -534,10 +542,8 @@ size_t tcpack_conn_output(struct tcpack_conn *c, const uint8_t **ret)
 
 void tcpack_conn_sent(struct tcpack_conn *c, size_t n)
 {
-	c->active_ms = *c->clock;
+	count_out(c, n);
 	c->tx.off += n;
-	c->bytes_out += n;
-	c->stats->bytes_out += n;
 	if (buf_used(&c->tx))
 		return;
 	c->tx.off = c->tx.len = 0;

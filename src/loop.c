@@ -520,20 +520,21 @@ static void flush_conn(struct tcpack_loop *l, struct tcpack_conn *c)
 		start_close(l, c);
 		return;
 	}
-	if (!c->send_inflight && c->lent) {
-		sqe = get_sqe(l);
-		io_uring_prep_send(sqe, c->fd, buf_addr(l, c->lent_bid), c->lent,
-				   tcpack_conn_send_flags(c) | MSG_DONTWAIT);
-		io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_SEND));
-		c->send_inflight = true;
-		c->refs++;
-	} else if (!c->send_inflight) {
+	if (!c->send_inflight) {
+		int flags = tcpack_conn_send_flags(c);
 		const uint8_t *data;
-		size_t len = tcpack_conn_output(c, &data);
+		size_t len;
 
+		if (c->lent) {		/* straight from the ring: see lend() */
+			data = buf_addr(l, c->lent_bid);
+			len = c->lent;
+			flags |= MSG_DONTWAIT;
+		} else {
+			len = tcpack_conn_output(c, &data);
+		}
 		if (len) {
 			sqe = get_sqe(l);
-			io_uring_prep_send(sqe, c->fd, data, len, tcpack_conn_send_flags(c));
+			io_uring_prep_send(sqe, c->fd, data, len, flags);
 			io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_SEND));
 			c->send_inflight = true;
 			c->refs++;
@@ -721,21 +722,13 @@ static void handle_send(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 	if (!c)
 		return;
 	c->send_inflight = false;
-	if (c->lent_bufs) {
-		/* Lent bytes (MSG_DONTWAIT): what the socket did not take is copied. */
-		if (!c->closing) {
-			if (cqe->res >= 0 || cqe->res == -EAGAIN) {
-				tcpack_conn_lent_sent(c, buf_addr(l, c->lent_bid),
-						      cqe->res > 0 ? (size_t)cqe->res : 0);
-				tcpack_worker_arm_timer(l->w, c);
-			} else {
-				tcpack_conn_error(c, cqe->res, "send");
-			}
-			tcpack_worker_mark_dirty(l->w, c);
-		}
-		lend_end(l, c);
-	} else if (!c->closing) {
-		if (cqe->res > 0) {
+	if (!c->closing) {
+		/* Lent bytes went with MSG_DONTWAIT: what the socket refused is copied. */
+		if (c->lent_bufs && (cqe->res >= 0 || cqe->res == -EAGAIN)) {
+			tcpack_conn_lent_sent(c, buf_addr(l, c->lent_bid),
+					      cqe->res > 0 ? (size_t)cqe->res : 0);
+			tcpack_worker_arm_timer(l->w, c);
+		} else if (!c->lent_bufs && cqe->res > 0) {
 			tcpack_conn_sent(c, (size_t)cqe->res);
 			tcpack_worker_arm_timer(l->w, c);
 		} else {
@@ -743,6 +736,7 @@ static void handle_send(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 		}
 		tcpack_worker_mark_dirty(l->w, c);
 	}
+	lend_end(l, c);		/* the lent buffers, if any, go back */
 	ref_put(l, c);
 }
 

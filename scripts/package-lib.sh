@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash
-# Shared by scripts/build-deb and scripts/build-rpm.
+# Shared by scripts/build-deb, scripts/build-rpm and scripts/check-packages.
+
+# The binary packages, named alike in both formats: the server first, then
+# the load generator (which needs no server installed).
+PACKAGES="tcpack tcpack-bench"
 
 # project_version: meson's project() version, the one source of truth.
 project_version() {

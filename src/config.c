@@ -4,20 +4,18 @@
  * line, so both accept exactly the same keys and values and report errors
  * the same way.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "tcpack-build.h"
+#include "tcpack/addr.h"
 #include "tcpack/config.h"
 #include "tcpack/escape.h"
 #include "tcpack/log.h"
@@ -32,7 +30,7 @@ static const char *const mode_names[] = {
 	[TCPACK_MODE_DISCARD] = "discard",
 };
 
-const char *tcpack_mode_name(enum tcpack_mode mode)
+const char *tcpack_config_mode_name(enum tcpack_mode mode)
 {
 	if ((unsigned int)mode >= sizeof(mode_names) / sizeof(mode_names[0]))
 		return "?";
@@ -166,90 +164,8 @@ void tcpack_config_init(struct tcpack_config *c)
 	c->max_pending = 256 * 1024;
 	c->buffer_count = 1024;
 	c->buffer_size = 4096;
-	tcpack_parse_listen("127.0.0.1:12345", &c->listen[0]);
+	tcpack_addr_parse("127.0.0.1:12345", &c->listen[0]);
 	c->n_listen = 1;
-}
-
-int tcpack_parse_listen(const char *s, struct tcpack_listen_addr *ret)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port_s, *host_s;
-	size_t host_len;
-	uint64_t port;
-	struct tcpack_listen_addr a = { 0 };
-
-	if (s[0] == '[') {
-		const char *end = strchr(s, ']');
-
-		if (!end || end[1] != ':')
-			return -EINVAL;
-		host_s = s + 1;
-		host_len = (size_t)(end - host_s);
-		port_s = end + 2;
-	} else {
-		const char *colon = strrchr(s, ':');
-
-		if (!colon || strchr(s, ':') != colon)
-			return -EINVAL;
-		host_s = s;
-		host_len = (size_t)(colon - s);
-		port_s = colon + 1;
-	}
-	if (host_len == 0 || host_len >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, host_s, host_len);
-	host[host_len] = '\0';
-	if (parse_unit_number(port_s, plain_units, &port) < 0 || port > 65535)
-		return -EINVAL;
-
-	if (s[0] == '[') {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a.addr;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-			return -EINVAL;
-		a.len = sizeof(*in6);
-	} else {
-		struct sockaddr_in *in4 = (struct sockaddr_in *)&a.addr;
-
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
-			return -EINVAL;
-		a.len = sizeof(*in4);
-	}
-	*ret = a;
-	return 0;
-}
-
-char *tcpack_format_addr(const struct sockaddr *sa, char *buf)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	switch (sa ? sa->sa_family : AF_UNSPEC) {
-	case AF_INET: {
-		const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &in4->sin_addr, host, sizeof(host));
-		snprintf(buf, TCPACK_ADDR_STRLEN, "%s:%u", host, ntohs(in4->sin_port));
-		break;
-	}
-	case AF_INET6: {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, TCPACK_ADDR_STRLEN, "[%s]:%u", host, ntohs(in6->sin6_port));
-		break;
-	}
-	case AF_UNIX:
-		snprintf(buf, TCPACK_ADDR_STRLEN, "unix:%s", ((const struct sockaddr_un *)sa)->sun_path);
-		break;
-	default:
-		snprintf(buf, TCPACK_ADDR_STRLEN, "unknown");
-		break;
-	}
-	return buf;
 }
 
 static const struct key *find_key(const char *name)
@@ -278,7 +194,7 @@ static int set_key(struct tcpack_config *c, const struct key *k, const char *val
 
 	case T_TEXT: {
 		uint8_t tmp[TCPACK_REPLY_MAX];
-		ssize_t n = tcpack_unescape(value, tmp, sizeof(tmp));
+		ssize_t n = tcpack_escape_decode(value, tmp, sizeof(tmp));
 
 		if (n == -E2BIG) {
 			fail(err, "text too long (at most %u bytes after decoding escapes)",
@@ -342,9 +258,9 @@ static int set_key(struct tcpack_config *c, const struct key *k, const char *val
 		return 0;
 
 	case T_LISTEN: {
-		struct tcpack_listen_addr a;
+		struct tcpack_addr a;
 
-		if (tcpack_parse_listen(value, &a) < 0)
+		if (tcpack_addr_parse(value, &a) < 0)
 			return fail(err, "invalid address '%s' (expected A.B.C.D:PORT or [IPV6]:PORT)",
 				    value);
 		if (c->n_listen >= TCPACK_LISTEN_MAX) {

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <linux/sockios.h>
 
+#include "tcpack/addr.h"
 #include "tcpack/conn.h"
 #include "tcpack/escape.h"
 #include "tcpack/log.h"
@@ -109,9 +110,9 @@ static void log_data(struct tcpack_conn *c, int level, const uint8_t *data, size
 				.remote = tcpack_conn_peer(c),
 				.bytes = (long long)total,
 				.data = esc ? esc : "",
-				.mode = tcpack_mode_name(c->cfg->mode),
+				.mode = tcpack_config_mode_name(c->cfg->mode),
 			 },
-			 "%s: %s%s%s%s", tcpack_format_addr(tcpack_conn_peer(c), addr), what,
+			 "%s: %s%s%s%s", tcpack_addr_format(tcpack_conn_peer(c), addr), what,
 			 esc ? ": " : "", esc ? esc : "", shown < total && esc ? " [truncated]" : "");
 	free(esc);
 }
@@ -130,9 +131,9 @@ static void log_conn(struct tcpack_conn *c, int level, const char *fmt, ...)
 	tcpack_log_event(level, &(struct tcpack_log_fields){
 				.remote = tcpack_conn_peer(c),
 				.bytes = -1,
-				.mode = tcpack_mode_name(c->cfg->mode),
+				.mode = tcpack_config_mode_name(c->cfg->mode),
 			 },
-			 "%s: %s", tcpack_format_addr(tcpack_conn_peer(c), addr), what);
+			 "%s: %s", tcpack_addr_format(tcpack_conn_peer(c), addr), what);
 }
 
 void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config *cfg,

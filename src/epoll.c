@@ -54,7 +54,7 @@ static void add_conn(struct ep *e, int fd)
 	}
 	/* do_read() asks tcpack_conn_wants_input() before every recv: one at most. */
 	c->recv_burst = e->rbuf_size;
-	ev.data.u64 = tcpack_ud_encode(TCPACK_OP_RECV, c->slot, c->gen, 0);
+	ev.data.u64 = tcpack_loop_ud_encode(TCPACK_OP_RECV, c->slot, c->gen, 0);
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		tcpack_conn_error(c, -errno, "epoll_ctl");
 		return;
@@ -90,7 +90,7 @@ static void update_accepting(struct ep *e)
 		/* Exclusive: one worker is woken per connection, not all of them. */
 		struct epoll_event ev = {
 			.events = EPOLLIN | EPOLLEXCLUSIVE,
-			.data.u64 = tcpack_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0),
+			.data.u64 = tcpack_loop_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0),
 		};
 
 		(void)epoll_ctl(e->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, e->listeners->fds[i],
@@ -246,7 +246,7 @@ static void force_close_all(struct ep *e)
 
 static void handle_event(struct ep *e, const struct epoll_event *ev)
 {
-	struct tcpack_ud ud = tcpack_ud_decode(ev->data.u64);
+	struct tcpack_loop_ud ud = tcpack_loop_ud_decode(ev->data.u64);
 	struct tcpack_conn *c;
 	uint64_t v;
 
@@ -295,13 +295,13 @@ static int ep_run(void *engine)
 			tcpack_logf(LOG_ERR, "worker %u: epoll_wait failed: %s", w->id, strerror(errno));
 			return -errno;
 		}
-		w->now_ms = tcpack_now_ms();
+		w->now_ms = tcpack_worker_now_ms();
 		/* Control first: a drain stops accepts in this very wake-up. */
 		for (int i = 0; i < n; i++)
-			if (tcpack_ud_decode(evs[i].data.u64).op == TCPACK_OP_CONTROL)
+			if (tcpack_loop_ud_decode(evs[i].data.u64).op == TCPACK_OP_CONTROL)
 				handle_event(e, &evs[i]);
 		for (int i = 0; i < n; i++)
-			if (tcpack_ud_decode(evs[i].data.u64).op != TCPACK_OP_CONTROL)
+			if (tcpack_loop_ud_decode(evs[i].data.u64).op != TCPACK_OP_CONTROL)
 				handle_event(e, &evs[i]);
 		/* Connections with input left over go after this wake-up's others. */
 		for (uint32_t i = 0, k = e->nagain; i < k; i++)
@@ -387,10 +387,10 @@ static int ep_setup(struct tcpack_worker *w, void **ret, char *err)
 	its.it_interval.tv_nsec = (long)(w->shared->tick_ms % 1000) * 1000000;
 	its.it_value = its.it_interval;
 	timerfd_settime(e->tfd, 0, &its, NULL);
-	ev.data.u64 = tcpack_ud_encode(TCPACK_OP_TICK, 0, 0, 0);
+	ev.data.u64 = tcpack_loop_ud_encode(TCPACK_OP_TICK, 0, 0, 0);
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0)
 		goto fail_errno;
-	ev.data.u64 = tcpack_ud_encode(TCPACK_OP_CONTROL, 0, 0, 0);
+	ev.data.u64 = tcpack_loop_ud_encode(TCPACK_OP_CONTROL, 0, 0, 0);
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, w->ctl->efd, &ev) < 0)
 		goto fail_errno;
 	*ret = e;

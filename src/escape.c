@@ -15,7 +15,7 @@ static int hexval(char c)
 	return -1;
 }
 
-ssize_t tcpack_unescape(const char *in, uint8_t *out, size_t out_max)
+ssize_t tcpack_escape_decode(const char *in, uint8_t *out, size_t out_max)
 {
 	size_t n = 0;
 

@@ -9,6 +9,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "tcpack/addr.h"
 #include "tcpack/listen.h"
 #include "tcpack/log.h"
 
@@ -44,7 +45,7 @@ static int from_systemd(struct tcpack_listeners *l, int n, char *err)
 	return 0;
 }
 
-static int bind_one(const struct tcpack_listen_addr *a, char *err)
+static int bind_one(const struct tcpack_addr *a, char *err)
 {
 	char addr[TCPACK_ADDR_STRLEN];
 	int one = 1, fd, r;
@@ -66,7 +67,7 @@ static int bind_one(const struct tcpack_listen_addr *a, char *err)
 	return fd;
 fail:
 	snprintf(err, TCPACK_ERR_MAX, "cannot listen on %s: %s",
-		 tcpack_format_addr((const struct sockaddr *)&a->addr, addr), strerror(-r));
+		 tcpack_addr_format((const struct sockaddr *)&a->addr, addr), strerror(-r));
 	if (fd >= 0)
 		close(fd);
 	return r;

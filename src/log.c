@@ -18,7 +18,7 @@
 #define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
-#include "tcpack/config.h"
+#include "tcpack/addr.h"
 #include "tcpack/log.h"
 
 static struct {
@@ -81,11 +81,6 @@ void tcpack_log_setup(int max_level, unsigned int rate_limit)
 	}
 }
 
-bool tcpack_log_to_journal(void)
-{
-	return L.journal;
-}
-
 bool tcpack_log_enabled(int level)
 {
 	return level <= L.max_level;
@@ -126,7 +121,7 @@ static void emit(int level, const struct tcpack_log_fields *f, const char *msg)
 	if (f && f->remote) {
 		char *port;
 
-		tcpack_format_addr(f->remote, addr);
+		tcpack_addr_format(f->remote, addr);
 		port = strrchr(addr, ':');
 		if (port && f->remote->sa_family != AF_UNIX) {
 			*port++ = '\0';

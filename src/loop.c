@@ -229,7 +229,7 @@ static bool probe_recv_limit(struct tcpack_loop *l)
 		goto out;
 	sqe = io_uring_get_sqe(&l->ring);	/* the ring is new: there is room */
 	prep_recv(sqe, sv[0], 1);
-	io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_RECV, NO_SLOT, 0, 0));
+	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_RECV, NO_SLOT, 0, 0));
 	if (io_uring_submit(&l->ring) != 1)
 		goto out;
 	for (bool first = true; more; first = false) {
@@ -366,7 +366,7 @@ static int setup_ring(struct tcpack_loop *l, char *err)
  * take at once is copied into the connection's output
  * (tcpack_conn_lent_sent()), so the buffers are back one loop pass later.
  */
-static bool lend(struct tcpack_loop *l, struct tcpack_conn *c, struct tcpack_bundle b)
+static bool lend(struct tcpack_loop *l, struct tcpack_conn *c, struct tcpack_bufring_bundle b)
 {
 	uint32_t first = b.bid & l->buf_mask, n, total;
 
@@ -375,7 +375,7 @@ static bool lend(struct tcpack_loop *l, struct tcpack_conn *c, struct tcpack_bun
 	if (c->lent_bufs && (first != c->lent_bid + c->lent_bufs ||
 			     c->lent != (size_t)c->lent_bufs * l->buf_size))
 		return false;	/* not right after what is lent already */
-	if (!tcpack_bundle_span(b, l->br->bufs, l->buf_mask, (uint32_t)l->buf_size, &n, &total) ||
+	if (!tcpack_bufring_bundle_span(b, l->br->bufs, l->buf_mask, (uint32_t)l->buf_size, &n, &total) ||
 	    !tcpack_conn_input_lent(c, total))
 		return false;
 	if (!c->lent_bufs)
@@ -394,7 +394,7 @@ static void lend_end(struct tcpack_loop *l, struct tcpack_conn *c)
 
 /* ---- connections ------------------------------------------------------ */
 
-static struct tcpack_conn *conn_of(struct tcpack_loop *l, struct tcpack_ud ud)
+static struct tcpack_conn *conn_of(struct tcpack_loop *l, struct tcpack_loop_ud ud)
 {
 	struct tcpack_conn *c;
 
@@ -409,7 +409,7 @@ static struct tcpack_conn *conn_of(struct tcpack_loop *l, struct tcpack_ud ud)
 
 static uint64_t conn_ud(const struct tcpack_conn *c, enum tcpack_op op)
 {
-	return tcpack_ud_encode(op, c->slot, c->gen, 0);
+	return tcpack_loop_ud_encode(op, c->slot, c->gen, 0);
 }
 
 static void add_conn(struct tcpack_loop *l, int fd)
@@ -600,7 +600,7 @@ static void arm_accepts(struct tcpack_loop *l)
 			io_uring_prep_accept(sqe, l->listeners->fds[i], NULL, NULL, SOCK_CLOEXEC);
 			if (l->accept_poll_first)
 				sqe->ioprio |= IORING_ACCEPT_POLL_FIRST;
-			io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0));
+			io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0));
 			l->accepts[i]++;
 			armed++;
 		}
@@ -615,9 +615,9 @@ static void cancel_accepts(struct tcpack_loop *l)
 		if (!l->accepts[i] || l->accept_cancel_sent[i])
 			continue;
 		sqe = get_sqe(l);
-		io_uring_prep_cancel64(sqe, tcpack_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0),
+		io_uring_prep_cancel64(sqe, tcpack_loop_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0),
 				       IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_CANCEL, NO_SLOT, 0, 0));
+		io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_CANCEL, NO_SLOT, 0, 0));
 		l->accept_cancel_sent[i] = true;
 	}
 }
@@ -636,7 +636,7 @@ static void update_accepting(struct tcpack_loop *l)
  * single-shot accept never has it) the accept is over; update_accepting()
  * arms the next after the batch.
  */
-static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_ud ud)
+static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_loop_ud ud)
 {
 	unsigned int i = ud.slot;
 
@@ -670,7 +670,7 @@ static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struc
  * completion or not. A kernel that refuses the bundle flag (-EINVAL) gets
  * receives without it; the connection stays.
  */
-static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_ud ud)
+static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_loop_ud ud)
 {
 	struct tcpack_conn *c = conn_of(l, ud);
 	bool more = cqe->flags & IORING_CQE_F_MORE;
@@ -678,12 +678,12 @@ static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 	bool got = cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER);
 
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
-		struct tcpack_bundle b = tcpack_bundle_start(cqe->flags >> IORING_CQE_BUFFER_SHIFT,
+		struct tcpack_bufring_bundle b = tcpack_bufring_bundle_start(cqe->flags >> IORING_CQE_BUFFER_SHIFT,
 							     cqe->res);
 		bool lent = live && got && lend(l, c, b);	/* kept until sent */
 		uint32_t bid, len;
 
-		while (!lent && tcpack_bundle_next(&b, l->br->bufs, l->buf_mask, &bid, &len)) {
+		while (!lent && tcpack_bufring_bundle_next(&b, l->br->bufs, l->buf_mask, &bid, &len)) {
 			if (live && len)
 				tcpack_conn_input(c, buf_addr(l, bid), len);
 			buf_recycle(l, bid);
@@ -715,7 +715,7 @@ static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
  * Send: res bytes of the range went into the socket; fewer than asked is a
  * short send, continued by flush_conn() from where it stopped.
  */
-static void handle_send(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_ud ud)
+static void handle_send(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_loop_ud ud)
 {
 	struct tcpack_conn *c = conn_of(l, ud);
 
@@ -741,7 +741,7 @@ static void handle_send(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 }
 
 /* Cancel and close: nothing to do but drop the reference. */
-static void handle_conn_op(struct tcpack_loop *l, struct tcpack_ud ud)
+static void handle_conn_op(struct tcpack_loop *l, struct tcpack_loop_ud ud)
 {
 	struct tcpack_conn *c = conn_of(l, ud);
 
@@ -798,7 +798,7 @@ static void arm_tick(struct tcpack_loop *l)
 	l->tick_ts.tv_sec = (long long)(l->tick_ms / 1000);
 	l->tick_ts.tv_nsec = (long long)(l->tick_ms % 1000) * 1000000;
 	io_uring_prep_timeout(sqe, &l->tick_ts, 0, 0);
-	io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_TICK, 0, 0, 0));
+	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_TICK, 0, 0, 0));
 }
 
 static void arm_ctl(struct tcpack_loop *l)
@@ -806,7 +806,7 @@ static void arm_ctl(struct tcpack_loop *l)
 	struct io_uring_sqe *sqe = get_sqe(l);
 
 	io_uring_prep_read(sqe, l->w->ctl->efd, &l->ctl_buf, sizeof(l->ctl_buf), 0);
-	io_uring_sqe_set_data64(sqe, tcpack_ud_encode(TCPACK_OP_CONTROL, 0, 0, 0));
+	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_CONTROL, 0, 0, 0));
 }
 
 static void force_close_all(struct tcpack_loop *l)
@@ -838,7 +838,7 @@ static void handle_ctl(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 
 static void handle_cqe(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 {
-	struct tcpack_ud ud = tcpack_ud_decode(io_uring_cqe_get_data64(cqe));
+	struct tcpack_loop_ud ud = tcpack_loop_ud_decode(io_uring_cqe_get_data64(cqe));
 
 	switch (ud.op) {
 	case TCPACK_OP_ACCEPT:
@@ -896,7 +896,7 @@ static int loop_run(void *engine)
 			tcpack_logf(LOG_ERR, "worker %u: io_uring wait failed: %s", w->id, strerror(-r));
 			return r;
 		}
-		w->now_ms = tcpack_now_ms();
+		w->now_ms = tcpack_worker_now_ms();
 		io_uring_for_each_cqe(&l->ring, head, cqe) {
 			handle_cqe(l, cqe);
 			n++;

@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "tcpack-build.h"
+#include "tcpack/addr.h"
 #include "tcpack/config.h"
 #include "tcpack/listen.h"
 #include "tcpack/log.h"
@@ -50,7 +51,7 @@ static void log_listeners(const struct tcpack_listeners *l, const struct tcpack_
 
 		if (getsockname(l->fds[i], (struct sockaddr *)&ss, &len) < 0)
 			ss.ss_family = AF_UNSPEC;
-		tcpack_logf(LOG_INFO, "listening on %s%s", tcpack_format_addr((struct sockaddr *)&ss, addr),
+		tcpack_logf(LOG_INFO, "listening on %s%s", tcpack_addr_format((struct sockaddr *)&ss, addr),
 			    l->from_systemd ? " (socket from systemd)" : "");
 	}
 	if (l->from_systemd && c->listen_set_by_args)

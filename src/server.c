@@ -55,7 +55,7 @@ struct server {
 	bool stopping, forced;
 };
 
-unsigned int tcpack_cpu_count(void)
+unsigned int tcpack_server_cpu_count(void)
 {
 	cpu_set_t set;
 
@@ -200,7 +200,7 @@ static void reload(struct server *s)
 		command_all(s, TCPACK_CTL_RELOAD | TCPACK_CTL_ACCEPT);
 		tcpack_logf(LOG_NOTICE, "reloaded configuration%s%s: new connections use %s mode",
 			    s->cur.config_path[0] ? " from " : "", s->cur.config_path,
-			    tcpack_mode_name(s->cur.mode));
+			    tcpack_config_mode_name(s->cur.mode));
 	}
 	free(next);
 	sd_notify(0, "READY=1");
@@ -308,7 +308,7 @@ static int supervise(struct server *s, char *err)
 	for (;;) {
 		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
 			return -errno;
-		s->now_ms = tcpack_now_ms();
+		s->now_ms = tcpack_worker_now_ms();
 		if (pfd[2].revents) {
 			uint64_t v;
 
@@ -323,7 +323,7 @@ static int supervise(struct server *s, char *err)
 			ready = true;
 			/* The last start-up line: every worker accepts now. */
 			tcpack_logf(LOG_INFO, "tcpack %s serving in %s mode", TCPACK_VERSION,
-				    tcpack_mode_name(s->cur.mode));
+				    tcpack_config_mode_name(s->cur.mode));
 			notify_status(s);
 			sd_notify(0, "READY=1");
 		}
@@ -400,7 +400,7 @@ int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_liste
 	s.cur = *cfg;
 	s.reload = reload_fn;
 	s.reload_userdata = userdata;
-	s.n = cfg->threads ? cfg->threads : tcpack_cpu_count();
+	s.n = cfg->threads ? cfg->threads : tcpack_server_cpu_count();
 	if (s.n > TCPACK_THREADS_MAX)
 		s.n = TCPACK_THREADS_MAX;
 
@@ -459,7 +459,7 @@ int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_liste
 		}
 		t->started = true;
 	}
-	s.now_ms = tcpack_now_ms();
+	s.now_ms = tcpack_worker_now_ms();
 	r = supervise(&s, err);
 out:
 	if (r < 0 && s.threads)
@@ -468,7 +468,7 @@ out:
 		if (s.threads[i].started)
 			pthread_join(s.threads[i].tid, NULL);
 	if (r >= 0 && s.shared.ctls) {
-		s.now_ms = tcpack_now_ms();
+		s.now_ms = tcpack_worker_now_ms();
 		notify_status(&s);
 	}
 	for (unsigned int i = 0; s.shared.ctls && i < s.n; i++) {

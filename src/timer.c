@@ -8,7 +8,7 @@ static void list_init(struct tcpack_timer *head)
 	head->next = head->prev = head;
 }
 
-static void link_slot(struct tcpack_wheel *w, struct tcpack_timer *t)
+static void link_slot(struct tcpack_timer_wheel *w, struct tcpack_timer *t)
 {
 	struct tcpack_timer *head = &w->slots[t->deadline % TCPACK_WHEEL_SLOTS];
 
@@ -27,14 +27,14 @@ void tcpack_timer_disarm(struct tcpack_timer *t)
 	t->next = t->prev = NULL;
 }
 
-void tcpack_wheel_init(struct tcpack_wheel *w, uint64_t now)
+void tcpack_timer_wheel_init(struct tcpack_timer_wheel *w, uint64_t now)
 {
 	for (unsigned int i = 0; i < TCPACK_WHEEL_SLOTS; i++)
 		list_init(&w->slots[i]);
 	w->now = now;
 }
 
-void tcpack_timer_arm(struct tcpack_wheel *w, struct tcpack_timer *t, uint64_t deadline)
+void tcpack_timer_arm(struct tcpack_timer_wheel *w, struct tcpack_timer *t, uint64_t deadline)
 {
 	if (deadline <= w->now)
 		deadline = w->now + 1;
@@ -50,7 +50,7 @@ void tcpack_timer_arm(struct tcpack_wheel *w, struct tcpack_timer *t, uint64_t d
 	link_slot(w, t);
 }
 
-unsigned int tcpack_wheel_advance(struct tcpack_wheel *w, uint64_t now,
+unsigned int tcpack_timer_wheel_advance(struct tcpack_timer_wheel *w, uint64_t now,
 				  void (*expire)(struct tcpack_timer *t, void *arg), void *arg)
 {
 	unsigned int expired = 0;

@@ -10,7 +10,7 @@
 #include "tcpack/log.h"
 #include "tcpack/worker.h"
 
-uint64_t tcpack_now_ms(void)
+uint64_t tcpack_worker_now_ms(void)
 {
 	struct timespec ts;
 
@@ -43,8 +43,8 @@ int tcpack_worker_init(struct tcpack_worker *w, unsigned int id, struct tcpack_s
 	w->shared = shared;
 	w->ctl = ctl;
 	w->dirty = TCPACK_NO_SLOT;
-	w->now_ms = tcpack_now_ms();
-	tcpack_wheel_init(&w->wheel, wheel_tick(w->now_ms));
+	w->now_ms = tcpack_worker_now_ms();
+	tcpack_timer_wheel_init(&w->wheel, wheel_tick(w->now_ms));
 
 	ref = malloc(sizeof(*ref));
 	w->nslots = shared->max_slots;
@@ -226,7 +226,7 @@ void tcpack_worker_publish(struct tcpack_worker *w)
 
 void tcpack_worker_tick(struct tcpack_worker *w)
 {
-	tcpack_wheel_advance(&w->wheel, wheel_tick(w->now_ms), expire, w);
+	tcpack_timer_wheel_advance(&w->wheel, wheel_tick(w->now_ms), expire, w);
 	tcpack_worker_publish(w);
 	if (w->id == 0)
 		tcpack_log_flush_suppressed();

@@ -75,25 +75,25 @@ static inline int tcpack_bufring_refill(struct tcpack_bufring *r)
 	return (int)bid;
 }
 
-/* The buffers of one receive completion, walked with tcpack_bundle_next(). */
-struct tcpack_bundle {
+/* The buffers of one receive completion, walked with tcpack_bufring_bundle_next(). */
+struct tcpack_bufring_bundle {
 	uint32_t bid;		/* the buffer to take next */
 	uint32_t left;		/* bytes of the completion not yet taken */
 	uint32_t taken;		/* buffers taken so far */
 };
 
 /**
- * tcpack_bundle_start() - the buffers of a receive completion that has
+ * tcpack_bufring_bundle_start() - the buffers of a receive completion that has
  * IORING_CQE_F_BUFFER: @bid is the CQE's buffer id, @res its result. A
  * completion without a bundle, or without data, is one buffer.
  */
-static inline struct tcpack_bundle tcpack_bundle_start(uint32_t bid, int32_t res)
+static inline struct tcpack_bufring_bundle tcpack_bufring_bundle_start(uint32_t bid, int32_t res)
 {
-	return (struct tcpack_bundle){ .bid = bid, .left = res > 0 ? (uint32_t)res : 0 };
+	return (struct tcpack_bufring_bundle){ .bid = bid, .left = res > 0 ? (uint32_t)res : 0 };
 }
 
 /**
- * tcpack_bundle_next() - take the completion's next buffer: its id in
+ * tcpack_bufring_bundle_next() - take the completion's next buffer: its id in
  * *@ret_bid and the bytes the kernel put in it in *@ret_len (0 for a
  * completion without data). @entries and @mask are the ring, whose entry i
  * holds buffer i; read before the buffer is put back, as a refill rewrites
@@ -101,7 +101,7 @@ static inline struct tcpack_bundle tcpack_bundle_start(uint32_t bid, int32_t res
  *
  * Return: false when every buffer of the completion has been taken.
  */
-static inline bool tcpack_bundle_next(struct tcpack_bundle *b, const struct io_uring_buf *entries,
+static inline bool tcpack_bufring_bundle_next(struct tcpack_bufring_bundle *b, const struct io_uring_buf *entries,
 				      uint32_t mask, uint32_t *ret_bid, uint32_t *ret_len)
 {
 	uint32_t bid = b->bid & mask, len;
@@ -121,19 +121,19 @@ static inline bool tcpack_bundle_next(struct tcpack_bundle *b, const struct io_u
 }
 
 /**
- * tcpack_bundle_span() - whether the completion's bytes are one range of
+ * tcpack_bufring_bundle_span() - whether the completion's bytes are one range of
  * memory when buffer i lies at i * @buf_size: its buffers do not wrap
  * around the ring's end and every one but the last is full (the kernel may
  * have shortened the first). If so, the range starts at the first buffer,
  * *@ret_bufs buffers hold it and *@ret_len bytes long, never 0.
  */
-static inline bool tcpack_bundle_span(struct tcpack_bundle b, const struct io_uring_buf *entries,
+static inline bool tcpack_bufring_bundle_span(struct tcpack_bufring_bundle b, const struct io_uring_buf *entries,
 				      uint32_t mask, uint32_t buf_size, uint32_t *ret_bufs,
 				      uint32_t *ret_len)
 {
 	uint32_t first = b.bid & mask, bid, len, n = 0, total = 0;
 
-	while (tcpack_bundle_next(&b, entries, mask, &bid, &len)) {
+	while (tcpack_bufring_bundle_next(&b, entries, mask, &bid, &len)) {
 		if (bid != first + n || total != n * buf_size)
 			return false;	/* the ring wrapped, or a gap after a short buffer */
 		total += len;

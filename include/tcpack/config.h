@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tcpack/addr.h"
+
 enum tcpack_mode {
 	TCPACK_MODE_ONESHOT,
 	TCPACK_MODE_LINE,
@@ -34,11 +36,6 @@ enum tcpack_engine_choice {
 #define TCPACK_LISTEN_MAX	16u
 #define TCPACK_ERR_MAX		512u		/* size of an error text buffer */
 
-struct tcpack_listen_addr {
-	struct sockaddr_storage addr;
-	socklen_t len;
-};
-
 struct tcpack_config {
 	enum tcpack_mode mode;
 	uint8_t reply[TCPACK_REPLY_MAX];
@@ -46,7 +43,7 @@ struct tcpack_config {
 	uint8_t error_reply[TCPACK_REPLY_MAX];
 	size_t error_reply_len;
 	size_t max_message;		/* bytes of one message (line: without its ending) */
-	struct tcpack_listen_addr listen[TCPACK_LISTEN_MAX];
+	struct tcpack_addr listen[TCPACK_LISTEN_MAX];
 	unsigned int n_listen;
 	int log_level;			/* syslog LOG_ERR .. LOG_DEBUG */
 	size_t log_data_max;		/* bytes of client data quoted in a log line */
@@ -116,7 +113,7 @@ int tcpack_config_from_args(struct tcpack_config *c, int argc, char **argv,
  */
 const char *tcpack_config_usage(void);
 
-const char *tcpack_mode_name(enum tcpack_mode mode);
+const char *tcpack_config_mode_name(enum tcpack_mode mode);
 
 /**
  * tcpack_config_keep_fixed() - after reading @next for a reload, put back
@@ -127,16 +124,3 @@ const char *tcpack_mode_name(enum tcpack_mode mode);
  */
 unsigned int tcpack_config_keep_fixed(struct tcpack_config *next, const struct tcpack_config *cur,
 				      unsigned int max_slots);
-
-/**
- * tcpack_parse_listen() - parse "A.B.C.D:PORT" or "[IPV6]:PORT".
- * Return: 0 or -EINVAL; @ret untouched on failure.
- */
-int tcpack_parse_listen(const char *s, struct tcpack_listen_addr *ret);
-
-/**
- * tcpack_format_addr() - "A.B.C.D:PORT" / "[IPV6]:PORT" into @buf
- * (at least TCPACK_ADDR_STRLEN bytes). Return: @buf.
- */
-#define TCPACK_ADDR_STRLEN 64
-char *tcpack_format_addr(const struct sockaddr *sa, char *buf);

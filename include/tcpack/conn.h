@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 
 #include "tcpack/config.h"
-#include "tcpack/proto.h"
+#include "tcpack/line.h"
 #include "tcpack/timer.h"
 
 /* Counters of one worker. Plain integers: only their worker writes them. */

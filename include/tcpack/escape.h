@@ -6,7 +6,7 @@
 #include <sys/types.h>
 
 /**
- * tcpack_unescape() - decode C escapes of a reply text.
+ * tcpack_escape_decode() - decode C escapes of a reply text.
  * @in: NUL-terminated text; "\\r", "\\n", "\\t", "\\0", "\\\\", "\\\"" and
  *      "\\xNN" (exactly two hex digits) are decoded, every other byte is copied.
  * @out: receives the decoded bytes (not NUL-terminated).
@@ -16,7 +16,7 @@
  * -E2BIG when the decoded text exceeds @out_max. @out may be partly written
  * on failure.
  */
-ssize_t tcpack_unescape(const char *in, uint8_t *out, size_t out_max);
+ssize_t tcpack_escape_decode(const char *in, uint8_t *out, size_t out_max);
 
 /**
  * tcpack_escape_log() - make client bytes safe for one log line.

@@ -24,9 +24,6 @@
  */
 void tcpack_log_setup(int max_level, unsigned int rate_limit);
 
-/** tcpack_log_to_journal() - true when entries go to the journal. */
-bool tcpack_log_to_journal(void);
-
 /** tcpack_log_enabled() - whether @level would be written. */
 bool tcpack_log_enabled(int level);
 

@@ -34,23 +34,23 @@ enum tcpack_op {
 #define TCPACK_UD_SLOT_MAX	((1u << TCPACK_UD_SLOT_BITS) - 1)
 #define TCPACK_UD_GEN_MASK	((1u << TCPACK_UD_GEN_BITS) - 1)
 
-struct tcpack_ud {
+struct tcpack_loop_ud {
 	enum tcpack_op op;
 	uint16_t bid;
 	uint32_t gen;
 	uint32_t slot;
 };
 
-static inline uint64_t tcpack_ud_encode(enum tcpack_op op, uint32_t slot, uint32_t gen, uint16_t bid)
+static inline uint64_t tcpack_loop_ud_encode(enum tcpack_op op, uint32_t slot, uint32_t gen, uint16_t bid)
 {
 	return (uint64_t)op << 56 | (uint64_t)bid << 40 |
 	       (uint64_t)(gen & TCPACK_UD_GEN_MASK) << TCPACK_UD_SLOT_BITS |
 	       (slot & TCPACK_UD_SLOT_MAX);
 }
 
-static inline struct tcpack_ud tcpack_ud_decode(uint64_t ud)
+static inline struct tcpack_loop_ud tcpack_loop_ud_decode(uint64_t ud)
 {
-	return (struct tcpack_ud){
+	return (struct tcpack_loop_ud){
 		.op = (enum tcpack_op)(ud >> 56),
 		.bid = (uint16_t)(ud >> 40),
 		.gen = (uint32_t)(ud >> TCPACK_UD_SLOT_BITS) & TCPACK_UD_GEN_MASK,

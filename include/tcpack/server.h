@@ -29,5 +29,5 @@ typedef int (*tcpack_reload_fn)(struct tcpack_config *ret, char *err, void *user
 int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_listeners *listeners,
 		      tcpack_reload_fn reload, void *userdata, char *err);
 
-/** tcpack_cpu_count() - CPUs this process may run on (sched_getaffinity). */
-unsigned int tcpack_cpu_count(void);
+/** tcpack_server_cpu_count() - CPUs this process may run on (sched_getaffinity). */
+unsigned int tcpack_server_cpu_count(void);

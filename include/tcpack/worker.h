@@ -32,11 +32,6 @@
  */
 #define TCPACK_PARKED_MAX 256u
 
-enum tcpack_engine_kind {
-	TCPACK_ENGINE_URING,
-	TCPACK_ENGINE_EPOLL,
-};
-
 /*
  * A worker's own copy of a configuration, shared by the connections that
  * started under it; freed when the last of them and the worker let go.
@@ -91,7 +86,7 @@ struct tcpack_worker {
 	uint32_t nfree;
 	uint32_t dirty;				/* head of the dirty list */
 
-	struct tcpack_wheel wheel;
+	struct tcpack_timer_wheel wheel;
 	uint64_t now_ms;
 	struct tcpack_stats stats;
 	_Static_assert(sizeof(struct tcpack_stats) == 6 * sizeof(uint64_t), "snap[] mirrors stats");
@@ -104,7 +99,7 @@ struct tcpack_worker {
 	bool stopping, drained, forced, done;
 };
 
-uint64_t tcpack_now_ms(void);
+uint64_t tcpack_worker_now_ms(void);
 
 /**
  * tcpack_worker_init() - slots for up to @shared->max_slots connections and

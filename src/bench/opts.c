@@ -470,7 +470,7 @@ int bench_opts_parse(int argc, char **argv, struct bench_opts *ret, char *err)
 	o.expect = malloc(strlen(expect_text) + 1);
 	if (!o.expect)
 		FAIL("out of memory");
-	n = tcpack_unescape(expect_text, o.expect, strlen(expect_text));
+	n = tcpack_escape_decode(expect_text, o.expect, strlen(expect_text));
 	if (n < 0)
 		FAIL("--expect: %s", n == -EINVAL ?
 		     "unknown or truncated escape (use \\r \\n \\t \\0 \\\\ \\\" \\xNN)" :

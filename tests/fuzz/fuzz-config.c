@@ -46,7 +46,7 @@ static void check_valid(const struct tcpack_config *c)
 	FUZZ_ASSERT(c->max_message >= 1 && c->max_message <= TCPACK_MESSAGE_MAX);
 	FUZZ_ASSERT(c->n_listen >= 1 && c->n_listen <= TCPACK_LISTEN_MAX);
 	for (unsigned int i = 0; i < c->n_listen; i++) {
-		const struct tcpack_listen_addr *a = &c->listen[i];
+		const struct tcpack_addr *a = &c->listen[i];
 
 		FUZZ_ASSERT((a->addr.ss_family == AF_INET && a->len == sizeof(struct sockaddr_in)) ||
 			    (a->addr.ss_family == AF_INET6 && a->len == sizeof(struct sockaddr_in6)));
@@ -115,7 +115,7 @@ static void fuzz_set(struct fuzz_input *in, struct tcpack_config *c, char *err)
 			if (strcmp(key, "reply") == 0) {
 				uint8_t want[TCPACK_REPLY_MAX];
 
-				FUZZ_ASSERT(tcpack_unescape(value, want, sizeof(want)) ==
+				FUZZ_ASSERT(tcpack_escape_decode(value, want, sizeof(want)) ==
 					    (ssize_t)c->reply_len);
 				FUZZ_ASSERT(memcmp(want, c->reply, c->reply_len) == 0);
 			}

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * Reply escapes in (tcpack_unescape) and log escaping out
+ * Reply escapes in (tcpack_escape_decode) and log escaping out
  * (tcpack_escape_log), each against a reference written here from the
  * header's contract, and the two against each other: whatever
- * tcpack_escape_log() writes, tcpack_unescape() reads back as the bytes it
+ * tcpack_escape_log() writes, tcpack_escape_decode() reads back as the bytes it
  * represents.
  *
- * Input: two bytes of output capacity for tcpack_unescape(), two for
+ * Input: two bytes of output capacity for tcpack_escape_decode(), two for
  * tcpack_escape_log(), then the text (its first NUL ends it as a C string
- * for tcpack_unescape(); all of it is client data for tcpack_escape_log()).
+ * for tcpack_escape_decode(); all of it is client data for tcpack_escape_log()).
  * Output buffers are allocated at exactly the capacity passed, so any write
  * past it is an AddressSanitizer report.
  */
@@ -72,7 +72,7 @@ static void check_unescape(const char *s, size_t out_max)
 
 	FUZZ_ASSERT(want && out);
 	ok = ref_unescape(s, want, &want_len);
-	r = tcpack_unescape(s, out, out_max);
+	r = tcpack_escape_decode(s, out, out_max);
 	if (want_len > out_max) {		/* ran out of room first */
 		FUZZ_ASSERT(r == -E2BIG);
 	} else if (!ok) {
@@ -172,7 +172,7 @@ static void check_escape_log(const uint8_t *data, size_t len, size_t out_size)
 	/* The log's text decodes back to exactly the bytes it stands for. */
 	back = malloc(got ? got : 1);
 	FUZZ_ASSERT(back);
-	r = tcpack_unescape(out, back, got);
+	r = tcpack_escape_decode(out, back, got);
 	back_len = r < 0 ? 0 : (size_t)r;
 	FUZZ_ASSERT(r >= 0 && back_len == got && memcmp(back, data, got) == 0);
 	free(back);

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "fuzz-input.h"
-#include "tcpack/proto.h"
+#include "tcpack/line.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -186,14 +186,14 @@ static void kernel_recv(struct sim *s, unsigned int conn, uint32_t want, bool bu
 /* loop.c's handle_recv(): walk the buffers, read them, give them back. */
 static void loop_complete(struct sim *s, const struct sim_cqe *cqe)
 {
-	struct tcpack_bundle b;
+	struct tcpack_bufring_bundle b;
 	uint32_t bid, len, total = 0;
 	unsigned int n = 0;
 
 	if (!cqe->buffer)
 		return;
-	b = tcpack_bundle_start(cqe->bid, cqe->res);
-	while (tcpack_bundle_next(&b, s->br->bufs, MASK, &bid, &len)) {
+	b = tcpack_bufring_bundle_start(cqe->bid, cqe->res);
+	while (tcpack_bufring_bundle_next(&b, s->br->bufs, MASK, &bid, &len)) {
 		const uint8_t *p = s->mem + (size_t)bid * BSIZE;
 
 		assert_int_equal(bid, (cqe->bid + n) & MASK);
@@ -292,21 +292,21 @@ static void fill_entries(struct io_uring_buf *e, unsigned int n, uint32_t len)
 		e[i] = (struct io_uring_buf){ .len = len, .bid = (uint16_t)i };
 }
 
-static void expect(struct tcpack_bundle *b, const struct io_uring_buf *e, uint32_t mask,
+static void expect(struct tcpack_bufring_bundle *b, const struct io_uring_buf *e, uint32_t mask,
 		   uint32_t bid, uint32_t len)
 {
 	uint32_t got_bid = 99, got_len = 99;
 
-	assert_true(tcpack_bundle_next(b, e, mask, &got_bid, &got_len));
+	assert_true(tcpack_bufring_bundle_next(b, e, mask, &got_bid, &got_len));
 	assert_int_equal(got_bid, bid);
 	assert_int_equal(got_len, len);
 }
 
-static void expect_end(struct tcpack_bundle *b, const struct io_uring_buf *e, uint32_t mask)
+static void expect_end(struct tcpack_bufring_bundle *b, const struct io_uring_buf *e, uint32_t mask)
 {
 	uint32_t bid = 99, len = 99;
 
-	assert_false(tcpack_bundle_next(b, e, mask, &bid, &len));
+	assert_false(tcpack_bufring_bundle_next(b, e, mask, &bid, &len));
 	assert_int_equal(bid, 99);
 	assert_int_equal(len, 99);
 }
@@ -314,14 +314,14 @@ static void expect_end(struct tcpack_bundle *b, const struct io_uring_buf *e, ui
 static void test_one_buffer_without_a_bundle(void **state)
 {
 	struct io_uring_buf e[8];
-	struct tcpack_bundle b;
+	struct tcpack_bufring_bundle b;
 
 	fill_entries(e, 8, 4096);
-	b = tcpack_bundle_start(5, 100);
+	b = tcpack_bufring_bundle_start(5, 100);
 	expect(&b, e, 7, 5, 100);
 	expect_end(&b, e, 7);
 
-	b = tcpack_bundle_start(7, 4096);
+	b = tcpack_bufring_bundle_start(7, 4096);
 	expect(&b, e, 7, 7, 4096);
 	expect_end(&b, e, 7);
 }
@@ -329,14 +329,14 @@ static void test_one_buffer_without_a_bundle(void **state)
 static void test_completion_without_data_is_one_buffer(void **state)
 {
 	struct io_uring_buf e[8];
-	struct tcpack_bundle b;
+	struct tcpack_bufring_bundle b;
 
 	fill_entries(e, 8, 4096);
-	b = tcpack_bundle_start(4, 0);
+	b = tcpack_bufring_bundle_start(4, 0);
 	expect(&b, e, 7, 4, 0);
 	expect_end(&b, e, 7);
 
-	b = tcpack_bundle_start(6, -ECONNRESET);
+	b = tcpack_bufring_bundle_start(6, -ECONNRESET);
 	expect(&b, e, 7, 6, 0);
 	expect_end(&b, e, 7);
 }
@@ -344,17 +344,17 @@ static void test_completion_without_data_is_one_buffer(void **state)
 static void test_bundle_continues_past_the_last_entry(void **state)
 {
 	struct io_uring_buf e[8];
-	struct tcpack_bundle b;
+	struct tcpack_bufring_bundle b;
 
 	fill_entries(e, 8, 4096);
-	b = tcpack_bundle_start(6, 2 * 4096 + 10);
+	b = tcpack_bufring_bundle_start(6, 2 * 4096 + 10);
 	expect(&b, e, 7, 6, 4096);
 	expect(&b, e, 7, 7, 4096);
 	expect(&b, e, 7, 0, 10);
 	expect_end(&b, e, 7);
 
 	/* Ending exactly on a buffer boundary takes no empty buffer after it. */
-	b = tcpack_bundle_start(1, 3 * 4096);
+	b = tcpack_bufring_bundle_start(1, 3 * 4096);
 	expect(&b, e, 7, 1, 4096);
 	expect(&b, e, 7, 2, 4096);
 	expect(&b, e, 7, 3, 4096);
@@ -364,11 +364,11 @@ static void test_bundle_continues_past_the_last_entry(void **state)
 static void test_bundle_reads_a_shortened_first_entry(void **state)
 {
 	struct io_uring_buf e[8];
-	struct tcpack_bundle b;
+	struct tcpack_bufring_bundle b;
 
 	fill_entries(e, 8, 4096);
 	e[3].len = 100;		/* the kernel cut it to what it meant to read */
-	b = tcpack_bundle_start(3, 100 + 4096 + 5);
+	b = tcpack_bufring_bundle_start(3, 100 + 4096 + 5);
 	expect(&b, e, 7, 3, 100);
 	expect(&b, e, 7, 4, 4096);
 	expect(&b, e, 7, 5, 5);
@@ -382,39 +382,39 @@ static void test_bundle_span_is_one_range_or_none(void **state)
 	uint32_t n = 99, len = 99;
 
 	fill_entries(e, 8, 4096);
-	assert_true(tcpack_bundle_span(tcpack_bundle_start(2, 2 * 4096 + 7), e, 7, 4096, &n, &len));
+	assert_true(tcpack_bufring_bundle_span(tcpack_bufring_bundle_start(2, 2 * 4096 + 7), e, 7, 4096, &n, &len));
 	assert_int_equal(n, 3);
 	assert_int_equal(len, 2 * 4096 + 7);
-	assert_true(tcpack_bundle_span(tcpack_bundle_start(7, 4096), e, 7, 4096, &n, &len));
+	assert_true(tcpack_bufring_bundle_span(tcpack_bufring_bundle_start(7, 4096), e, 7, 4096, &n, &len));
 	assert_int_equal(n, 1);
 	assert_int_equal(len, 4096);
-	assert_true(tcpack_bundle_span(tcpack_bundle_start(5, 1), e, 7, 4096, &n, &len));
+	assert_true(tcpack_bufring_bundle_span(tcpack_bufring_bundle_start(5, 1), e, 7, 4096, &n, &len));
 	assert_int_equal(n, 1);
 	assert_int_equal(len, 1);
 
 	n = len = 99;
 	/* Wraps: buffer 0 lies before buffer 7 in memory. */
-	assert_false(tcpack_bundle_span(tcpack_bundle_start(7, 4096 + 1), e, 7, 4096, &n, &len));
+	assert_false(tcpack_bufring_bundle_span(tcpack_bufring_bundle_start(7, 4096 + 1), e, 7, 4096, &n, &len));
 	/* A shortened first entry leaves a gap before the next buffer. */
 	e[3].len = 100;
-	assert_false(tcpack_bundle_span(tcpack_bundle_start(3, 100 + 5), e, 7, 4096, &n, &len));
-	assert_true(tcpack_bundle_span(tcpack_bundle_start(3, 100), e, 7, 4096, &n, &len));
+	assert_false(tcpack_bufring_bundle_span(tcpack_bufring_bundle_start(3, 100 + 5), e, 7, 4096, &n, &len));
+	assert_true(tcpack_bufring_bundle_span(tcpack_bufring_bundle_start(3, 100), e, 7, 4096, &n, &len));
 	assert_int_equal(n, 1);
 	assert_int_equal(len, 100);
 	/* No data: nothing to send. */
-	assert_false(tcpack_bundle_span(tcpack_bundle_start(4, 0), e, 7, 4096, &n, &len));
+	assert_false(tcpack_bufring_bundle_span(tcpack_bufring_bundle_start(4, 0), e, 7, 4096, &n, &len));
 }
 
 static void test_bundle_never_takes_more_than_the_ring(void **state)
 {
 	struct io_uring_buf e[8];
-	struct tcpack_bundle b;
+	struct tcpack_bufring_bundle b;
 	uint32_t bid, len;
 	unsigned int n = 0;
 
 	fill_entries(e, 8, 4096);
-	b = tcpack_bundle_start(2, INT32_MAX);
-	while (tcpack_bundle_next(&b, e, 7, &bid, &len)) {
+	b = tcpack_bufring_bundle_start(2, INT32_MAX);
+	while (tcpack_bufring_bundle_next(&b, e, 7, &bid, &len)) {
 		assert_int_equal(bid, (2 + n) & 7);
 		n++;
 	}
@@ -422,9 +422,9 @@ static void test_bundle_never_takes_more_than_the_ring(void **state)
 
 	/* Zero-length entries (never ours) cannot spin the walk either. */
 	fill_entries(e, 8, 0);
-	b = tcpack_bundle_start(0, 10);
+	b = tcpack_bufring_bundle_start(0, 10);
 	n = 0;
-	while (tcpack_bundle_next(&b, e, 7, &bid, &len))
+	while (tcpack_bufring_bundle_next(&b, e, 7, &bid, &len))
 		n++;
 	assert_int_equal(n, 8);
 }

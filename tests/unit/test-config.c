@@ -112,9 +112,9 @@ static void assert_config_equal(const struct tcpack_config *a, const struct tcpa
 	assert_int_equal(a->listen_set_by_args, b->listen_set_by_args);
 }
 
-static const char *addr_str(const struct tcpack_listen_addr *a, char *buf)
+static const char *addr_str(const struct tcpack_addr *a, char *buf)
 {
-	return tcpack_format_addr((const struct sockaddr *)&a->addr, buf);
+	return tcpack_addr_format((const struct sockaddr *)&a->addr, buf);
 }
 
 /* Write @text to a new temp file; the fixture removes it. */
@@ -187,7 +187,7 @@ static void test_set_mode_accepts_every_mode(void **state)
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		assert_set_ok(f, "mode", modes[i].name);
 		assert_int_equal(f->c.mode, modes[i].mode);
-		assert_string_equal(tcpack_mode_name(modes[i].mode), modes[i].name);
+		assert_string_equal(tcpack_config_mode_name(modes[i].mode), modes[i].name);
 	}
 }
 
@@ -568,19 +568,19 @@ static void test_set_rejects_bad_addresses(void **state)
 		"",
 	};
 	struct fixture *f = *state;
-	struct tcpack_listen_addr a, untouched;
+	struct tcpack_addr a, untouched;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_set_fails(f, "listen", bad[i], -EINVAL);
 
 		memset(&a, 0xa5, sizeof(a));
 		memcpy(&untouched, &a, sizeof(a));
-		assert_int_equal(tcpack_parse_listen(bad[i], &a), -EINVAL);
+		assert_int_equal(tcpack_addr_parse(bad[i], &a), -EINVAL);
 		assert_memory_equal(&a, &untouched, sizeof(a));
 	}
 }
 
-/* ---- tcpack_format_addr ---- */
+/* ---- tcpack_addr_format ---- */
 
 static void test_format_addr_ipv4_and_ipv6(void **state)
 {
@@ -588,7 +588,7 @@ static void test_format_addr_ipv4_and_ipv6(void **state)
 		"127.0.0.1:12345", "0.0.0.0:0", "255.255.255.255:65535",
 		"[::1]:8080", "[::]:1", "[2001:db8::1]:443", "[::ffff:192.0.2.1]:7",
 	};
-	struct tcpack_listen_addr a;
+	struct tcpack_addr a;
 	struct sockaddr_in in4 = {
 		.sin_family = AF_INET,
 		.sin_port = htons(443),
@@ -601,19 +601,19 @@ static void test_format_addr_ipv4_and_ipv6(void **state)
 	};
 	char buf[TCPACK_ADDR_STRLEN];
 
-	assert_ptr_equal(tcpack_format_addr((struct sockaddr *)&in4, buf), buf);
+	assert_ptr_equal(tcpack_addr_format((struct sockaddr *)&in4, buf), buf);
 	assert_string_equal(buf, "192.0.2.1:443");
-	assert_ptr_equal(tcpack_format_addr((struct sockaddr *)&in6, buf), buf);
+	assert_ptr_equal(tcpack_addr_format((struct sockaddr *)&in6, buf), buf);
 	assert_string_equal(buf, "[::1]:80");
 
 	/* parse and format are inverses for canonical text. */
 	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
-		assert_int_equal(tcpack_parse_listen(addrs[i], &a), 0);
+		assert_int_equal(tcpack_addr_parse(addrs[i], &a), 0);
 		assert_string_equal(addr_str(&a, buf), addrs[i]);
 	}
 
 	/* The longest IPv6 text still fits. */
-	assert_int_equal(tcpack_parse_listen(
+	assert_int_equal(tcpack_addr_parse(
 		"[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535", &a), 0);
 	assert_string_equal(addr_str(&a, buf), "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
 }

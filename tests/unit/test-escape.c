@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * tcpack_unescape() decodes what an operator writes; tcpack_escape_log()
+ * tcpack_escape_decode() decodes what an operator writes; tcpack_escape_log()
  * guards log lines against what a client sends. The second one is a
  * security boundary: no client byte may end or fake a log line.
  */
@@ -16,13 +16,13 @@
 
 #define BYTES(s) (const uint8_t *)(s), sizeof(s) - 1
 
-/* ---- tcpack_unescape ---- */
+/* ---- tcpack_escape_decode ---- */
 
 static void assert_unescapes_to(const char *in, const void *want, size_t want_len)
 {
 	uint8_t out[64];
 
-	assert_int_equal(tcpack_unescape(in, out, sizeof(out)), want_len);
+	assert_int_equal(tcpack_escape_decode(in, out, sizeof(out)), want_len);
 	assert_memory_equal(out, want, want_len);
 }
 
@@ -67,7 +67,7 @@ static void test_unescape_rejects_bad_escapes(void **state)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		print_message("input: %s\n", bad[i]);
-		assert_int_equal(tcpack_unescape(bad[i], out, sizeof(out)), -EINVAL);
+		assert_int_equal(tcpack_escape_decode(bad[i], out, sizeof(out)), -EINVAL);
 	}
 }
 
@@ -76,25 +76,25 @@ static void test_unescape_capacity_boundary(void **state)
 	uint8_t out[8];
 
 	memset(out, 0xa5, sizeof(out));
-	assert_int_equal(tcpack_unescape("abcd", out, 4), 4);
+	assert_int_equal(tcpack_escape_decode("abcd", out, 4), 4);
 	assert_memory_equal(out, "abcd", 4);
-	assert_int_equal(tcpack_unescape("\\x41\\x42\\r\\n", out, 4), 4);
+	assert_int_equal(tcpack_escape_decode("\\x41\\x42\\r\\n", out, 4), 4);
 	assert_memory_equal(out, "AB\r\n", 4);
 
 	/* One decoded byte too many, and nothing written past out_max. */
 	memset(out, 0xa5, sizeof(out));
-	assert_int_equal(tcpack_unescape("abcde", out, 4), -E2BIG);
-	assert_int_equal(tcpack_unescape("abcd\\n", out, 4), -E2BIG);
-	assert_int_equal(tcpack_unescape("\\x41\\x42\\x43\\x44\\x45", out, 4), -E2BIG);
+	assert_int_equal(tcpack_escape_decode("abcde", out, 4), -E2BIG);
+	assert_int_equal(tcpack_escape_decode("abcd\\n", out, 4), -E2BIG);
+	assert_int_equal(tcpack_escape_decode("\\x41\\x42\\x43\\x44\\x45", out, 4), -E2BIG);
 	for (size_t i = 4; i < sizeof(out); i++)
 		assert_int_equal(out[i], 0xa5);
 
 	/* Multi-byte characters count as their bytes. */
-	assert_int_equal(tcpack_unescape("éé", out, 4), 4);
-	assert_int_equal(tcpack_unescape("ééa", out, 4), -E2BIG);
+	assert_int_equal(tcpack_escape_decode("éé", out, 4), 4);
+	assert_int_equal(tcpack_escape_decode("ééa", out, 4), -E2BIG);
 
-	assert_int_equal(tcpack_unescape("", out, 0), 0);
-	assert_int_equal(tcpack_unescape("a", out, 0), -E2BIG);
+	assert_int_equal(tcpack_escape_decode("", out, 0), 0);
+	assert_int_equal(tcpack_escape_decode("a", out, 0), -E2BIG);
 }
 
 /* ---- tcpack_escape_log ---- */

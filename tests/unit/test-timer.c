@@ -27,7 +27,7 @@ struct item {
 };
 
 struct harness {
-	struct tcpack_wheel wheel;
+	struct tcpack_timer_wheel wheel;
 	struct item items[N_ITEMS];
 	unsigned int total_fired;
 };
@@ -62,7 +62,7 @@ static int setup(void **state)
 
 	if (!h)
 		return -1;
-	tcpack_wheel_init(&h->wheel, 0);
+	tcpack_timer_wheel_init(&h->wheel, 0);
 	*state = h;
 	return 0;
 }
@@ -75,7 +75,7 @@ static int teardown(void **state)
 
 static unsigned int advance(struct harness *h, uint64_t now)
 {
-	return tcpack_wheel_advance(&h->wheel, now, on_expire, h);
+	return tcpack_timer_wheel_advance(&h->wheel, now, on_expire, h);
 }
 
 /* Advance one tick at a time from the wheel's now to @to, asserting nothing fires. */
@@ -106,7 +106,7 @@ static void test_deadline_in_past_clamps_to_next_tick(void **state)
 {
 	struct harness *h = *state;
 
-	tcpack_wheel_init(&h->wheel, 10);
+	tcpack_timer_wheel_init(&h->wheel, 10);
 	tcpack_timer_arm(&h->wheel, &h->items[0].timer, 3);
 	tcpack_timer_arm(&h->wheel, &h->items[1].timer, 10);
 	tcpack_timer_arm(&h->wheel, &h->items[2].timer, 0);
@@ -247,7 +247,7 @@ static void test_jump_of_exactly_one_revolution(void **state)
 	const uint64_t base = 1000;
 
 	/* One timer on every tick of the next two revolutions and a bit. */
-	tcpack_wheel_init(&h->wheel, base);
+	tcpack_timer_wheel_init(&h->wheel, base);
 	for (unsigned int i = 0; i < N_ITEMS; i++)
 		tcpack_timer_arm(&h->wheel, &h->items[i].timer, base + 1 + 2 * i);
 	assert_int_equal(advance(h, base + TCPACK_WHEEL_SLOTS), TCPACK_WHEEL_SLOTS / 2);

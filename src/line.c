@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "tcpack/proto.h"
+#include "tcpack/line.h"
 
 ssize_t tcpack_line_feed(struct tcpack_line *l, const uint8_t *buf, size_t len, size_t max,
 			 size_t *ret_msg_len)

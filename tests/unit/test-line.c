@@ -13,7 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "tcpack/proto.h"
+#include "tcpack/line.h"
 
 #define BYTES(s) (const uint8_t *)(s), sizeof(s) - 1
 #define MAX_MSGS 32

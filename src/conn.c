@@ -178,6 +178,26 @@ void tcpack_conn_closing(struct tcpack_conn *c)
 			 (unsigned long long)c->messages, held);
 	}
 	c->fd = -1;
+	c->phase = TCPACK_CONN_CLOSED;
+}
+
+enum tcpack_conn_next tcpack_conn_next(const struct tcpack_conn *c)
+{
+	switch (c->phase) {
+	case TCPACK_CONN_DONE:
+		return TCPACK_CONN_NEXT_CLOSE;
+	case TCPACK_CONN_CLOSED:
+		return TCPACK_CONN_NEXT_WAIT;
+	default:
+		break;
+	}
+	if (tcpack_conn_pending(c))
+		return TCPACK_CONN_NEXT_SEND;
+	if (c->phase == TCPACK_CONN_FINISHING)
+		return TCPACK_CONN_NEXT_SHUTDOWN;
+	if (c->phase == TCPACK_CONN_PEER_DONE)
+		return TCPACK_CONN_NEXT_CLOSE;
+	return TCPACK_CONN_NEXT_WAIT;
 }
 
 void tcpack_conn_deinit(struct tcpack_conn *c)
@@ -439,13 +459,14 @@ void tcpack_conn_eof(struct tcpack_conn *c)
 		break;
 	case TCPACK_CONN_PEER_DONE:
 	case TCPACK_CONN_DONE:
+	case TCPACK_CONN_CLOSED:
 		break;
 	}
 }
 
 void tcpack_conn_error(struct tcpack_conn *c, int err, const char *op)
 {
-	if (c->phase == TCPACK_CONN_DONE)
+	if (c->phase == TCPACK_CONN_DONE || c->phase == TCPACK_CONN_CLOSED)
 		return;
 	/* A reset while lingering is the peer closing its way. */
 	if (c->phase != TCPACK_CONN_LINGER) {
@@ -521,6 +542,12 @@ void tcpack_conn_drain(struct tcpack_conn *c)
 	    (tcpack_line_pending(&c->line) || buf_used(&c->stash)))
 		return;
 	finish(c);
+}
+
+void tcpack_conn_abort(struct tcpack_conn *c)
+{
+	if (c->phase != TCPACK_CONN_CLOSED)
+		c->phase = TCPACK_CONN_DONE;
 }
 
 size_t tcpack_conn_pending(const struct tcpack_conn *c)

@@ -19,70 +19,74 @@
 #include <unistd.h>
 
 #include "tcpack/log.h"
-#include "tcpack/loop.h"	/* user_data encoding, shared with the ring */
 #include "tcpack/worker.h"
 
 #define MAX_EVENTS	256
 #define ACCEPT_BATCH	64	/* accepts per wake-up and listener */
-#define READ_BUDGET	16	/* reads per connection per pass, for fairness */
+#define READ_BUDGET	16	/* reads per connection per turn, for fairness */
+
+/*
+ * epoll_event.data of every registered fd: what it is, and for a
+ * connection its slot and generation (an event for a slot closed and
+ * reused earlier in the same wake-up is stale).
+ */
+enum ep_kind { EP_CONN, EP_LISTENER, EP_CONTROL, EP_TICK };
+
+static uint64_t ep_data(enum ep_kind kind, uint32_t index, uint32_t gen)
+{
+	return (uint64_t)kind << 56 | (uint64_t)(gen & 0xffffff) << 32 | index;
+}
+
+static enum ep_kind ep_kind(uint64_t data)
+{
+	return (enum ep_kind)(data >> 56);
+}
+
+/* Readiness seen for one connection slot. */
+struct ep_conn {
+	bool readable;		/* an edge was seen; not read to EAGAIN yet */
+	bool write_blocked;	/* the last send hit EAGAIN; wait for EPOLLOUT */
+};
 
 struct ep {
 	struct tcpack_worker *w;
 	const struct tcpack_listeners *listeners;
+	struct ep_conn *ec;	/* one per slot of w->conns */
 	int epfd, tfd;
 	bool accepting;
 	uint8_t *rbuf;
 	size_t rbuf_size;
-	uint32_t *again;	/* connections with input left after their budget */
-	uint32_t nagain;
-	bool ctl_pending;	/* commands wait: act after this wake-up's I/O */
 };
 
-/* The engine-owned flags of struct tcpack_conn, as this engine uses them. */
-#define readable	recv_armed	/* an edge was seen; not read to EAGAIN yet */
-#define write_blocked	send_inflight	/* last send hit EAGAIN; wait for EPOLLOUT */
-
-
-static void add_conn(struct ep *e, int fd)
+static int ep_attach(void *engine, struct tcpack_conn *c)
 {
-	struct tcpack_conn *c = tcpack_worker_conn_new(e->w, fd);
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
+	struct ep *e = engine;
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.data.u64 = ep_data(EP_CONN, c->slot, c->gen),
+	};
 
-	if (!c) {
-		tcpack_worker_park(e->w, fd);
-		return;
-	}
-	/* do_read() asks tcpack_conn_wants_input() before every recv: one at most. */
+	/* ep_receive() asks tcpack_conn_wants_input() before every recv: one at most. */
 	c->recv_burst = e->rbuf_size;
-	ev.data.u64 = tcpack_loop_ud_encode(TCPACK_OP_RECV, c->slot, c->gen, 0);
-	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		tcpack_conn_error(c, -errno, "epoll_ctl");
-		return;
-	}
-	c->readable = true;	/* data may have come with the handshake */
+	/* Data may have come with the handshake; the socket is writable. */
+	e->ec[c->slot] = (struct ep_conn){ .readable = true };
+	return epoll_ctl(e->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0 ? -errno : 0;
 }
 
-static void unpark(struct ep *e)
+/* Closing the fd takes it out of the epoll set: nothing else refers to it. */
+static void ep_close(void *engine, struct tcpack_conn *c)
 {
-	int fd;
-
-	while ((fd = tcpack_worker_unpark(e->w)) >= 0)
-		add_conn(e, fd);
-}
-
-static void close_conn(struct ep *e, struct tcpack_conn *c)
-{
+	struct ep *e = engine;
 	int fd = c->fd;
 
 	tcpack_conn_closing(c);
 	close(fd);
-	tcpack_worker_conn_free(e->w, c);
-	unpark(e);	/* a slot is free: the longest-waiting parked connection takes it */
+	tcpack_worker_conn_closed(e->w, c);
 }
 
-static void update_accepting(struct ep *e)
+static void ep_accepting(void *engine, bool want)
 {
-	bool want = tcpack_worker_may_accept(e->w);
+	struct ep *e = engine;
 
 	if (want == e->accepting)
 		return;
@@ -90,7 +94,7 @@ static void update_accepting(struct ep *e)
 		/* Exclusive: one worker is woken per connection, not all of them. */
 		struct epoll_event ev = {
 			.events = EPOLLIN | EPOLLEXCLUSIVE,
-			.data.u64 = tcpack_loop_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0),
+			.data.u64 = ep_data(EP_LISTENER, i, 0),
 		};
 
 		(void)epoll_ctl(e->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, e->listeners->fds[i],
@@ -105,7 +109,7 @@ static void handle_accept(struct ep *e, unsigned int i)
 		int fd = accept4(e->listeners->fds[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			add_conn(e, fd);
+			tcpack_worker_accepted(e->w, fd);
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
@@ -120,160 +124,99 @@ static void handle_accept(struct ep *e, unsigned int i)
 	}
 }
 
-/* Read until EAGAIN, the budget, or the connection wants no more. */
-static void do_read(struct ep *e, struct tcpack_conn *c)
+/*
+ * Read while the connection wants input, until EAGAIN or the budget; past
+ * the budget it waits for the next wake-up, after the others.
+ */
+static bool ep_receive(void *engine, struct tcpack_conn *c)
 {
-	for (int n = 0; n < READ_BUDGET; n++) {
+	struct ep *e = engine;
+	struct ep_conn *ec = &e->ec[c->slot];
+	int n;
+
+	if (!ec->readable || c->deferred)
+		return false;
+	for (n = 0; n < READ_BUDGET; n++) {
 		ssize_t r;
 
 		if (!tcpack_conn_wants_input(c))
-			return;
+			return n > 0;
 		r = recv(c->fd, e->rbuf, e->rbuf_size, 0);
 		if (r > 0) {
 			tcpack_conn_input(c, e->rbuf, (size_t)r);
-			if (c->phase != TCPACK_CONN_LINGER)
-				tcpack_worker_arm_timer(e->w, c);
+			tcpack_worker_received(e->w, c);
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		c->readable = false;
+		ec->readable = false;
 		if (r == 0)
 			tcpack_conn_eof(c);
 		else if (errno != EAGAIN)
 			tcpack_conn_error(c, -errno, "receive");
-		return;
+		else
+			return n > 0;
+		return true;
 	}
-	e->again[e->nagain++] = c->slot;	/* more to read: after the others */
+	tcpack_worker_defer(e->w, c);
+	return true;
 }
 
-static void do_write(struct tcpack_conn *c)
+/* Write until all is sent or the socket is full. */
+static bool ep_send(void *engine, struct tcpack_conn *c)
 {
-	while (!c->write_blocked) {
+	struct ep *e = engine;
+	struct ep_conn *ec = &e->ec[c->slot];
+
+	while (!ec->write_blocked) {
 		const uint8_t *data;
 		size_t len = tcpack_conn_output(c, &data);
 		ssize_t r;
 
 		if (!len)
-			return;
+			return true;
 		r = send(c->fd, data, len, tcpack_conn_send_flags(c));
 		if (r > 0) {
 			tcpack_conn_sent(c, (size_t)r);
 		} else if (r < 0 && errno == EAGAIN) {
-			c->write_blocked = true;
+			ec->write_blocked = true;
 		} else if (r < 0 && errno == EINTR) {
 			continue;
 		} else {
 			tcpack_conn_error(c, r < 0 ? -errno : -EPIPE, "send");
-			return;
+			return true;
 		}
 	}
-}
-
-/* The same decisions as the ring's flush_conn(), made with syscalls. */
-static void flush_conn(struct ep *e, struct tcpack_conn *c)
-{
-	bool queued = false;
-
-	for (int pass = 0; pass < 4; pass++) {
-		const uint8_t *data;
-
-		if (c->phase == TCPACK_CONN_DONE) {
-			close_conn(e, c);
-			return;
-		}
-		if (c->readable && tcpack_conn_wants_input(c) && !queued) {
-			uint32_t before = e->nagain;
-
-			do_read(e, c);
-			queued = e->nagain != before;
-		}
-		if (c->phase == TCPACK_CONN_DONE)
-			continue;
-		do_write(c);
-		if (c->phase == TCPACK_CONN_DONE || c->write_blocked ||
-		    tcpack_conn_output(c, &data))
-			continue;
-		if (c->phase == TCPACK_CONN_FINISHING) {
-			(void)shutdown(c->fd, SHUT_WR);
-			tcpack_conn_shut(c);
-			tcpack_worker_arm_timer(e->w, c);
-			continue;	/* linger: read what is already there */
-		}
-		if (c->phase == TCPACK_CONN_PEER_DONE) {
-			close_conn(e, c);
-			return;
-		}
-		/* Sending may have let held-back input resume: read again if so. */
-		if (!(c->readable && tcpack_conn_wants_input(c)) || queued)
-			return;
-	}
-	if (c->phase == TCPACK_CONN_DONE) {
-		close_conn(e, c);
-		return;
-	}
-	/*
-	 * Out of passes with input still waiting: no new edge will say so,
-	 * so come back after this wake-up's other connections.
-	 */
-	if (c->readable && tcpack_conn_wants_input(c) && !queued)
-		e->again[e->nagain++] = c->slot;
-}
-
-static void flush_dirty(struct ep *e)
-{
-	struct tcpack_conn *c;
-
-	while ((c = tcpack_worker_next_dirty(e->w)))
-		flush_conn(e, c);
-}
-
-/*
- * Closed by the flush that follows, not here: a connection may sit on the
- * dirty list, and freeing its slot now would cut the list.
- */
-static void force_close_all(struct ep *e)
-{
-	for (uint32_t i = 0; i < e->w->nslots; i++) {
-		struct tcpack_conn *c = &e->w->conns[i];
-
-		if (c->stats) {
-			c->phase = TCPACK_CONN_DONE;
-			tcpack_worker_mark_dirty(e->w, c);
-		}
-	}
+	return false;
 }
 
 static void handle_event(struct ep *e, const struct epoll_event *ev)
 {
-	struct tcpack_loop_ud ud = tcpack_loop_ud_decode(ev->data.u64);
+	uint64_t data = ev->data.u64, v;
+	uint32_t index = (uint32_t)data;
 	struct tcpack_conn *c;
-	uint64_t v;
 
-	switch (ud.op) {
-	case TCPACK_OP_ACCEPT:
-		handle_accept(e, ud.slot);
+	switch (ep_kind(data)) {
+	case EP_LISTENER:
+		handle_accept(e, index);
 		break;
-	case TCPACK_OP_RECV:
-		c = &e->w->conns[ud.slot];
-		if (!c->stats || c->gen != ud.gen)
+	case EP_CONN:
+		c = &e->w->conns[index];
+		if (!c->stats || ep_data(EP_CONN, index, c->gen) != data)
 			break;	/* closed earlier in this batch */
 		if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-			c->readable = true;
+			e->ec[index].readable = true;
 		if (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-			c->write_blocked = false;
+			e->ec[index].write_blocked = false;
 		tcpack_worker_mark_dirty(e->w, c);
 		break;
-	case TCPACK_OP_CONTROL:
+	case EP_CONTROL:
 		(void)!read(e->w->ctl->efd, &v, sizeof(v));
-		e->ctl_pending = true;
 		tcpack_worker_control_seen(e->w);
 		break;
-	case TCPACK_OP_TICK:
+	case EP_TICK:
 		(void)!read(e->tfd, &v, sizeof(v));
 		tcpack_worker_tick(e->w);
-		break;
-	default:
 		break;
 	}
 }
@@ -284,12 +227,12 @@ static int ep_run(void *engine)
 	struct tcpack_worker *w = e->w;
 	struct epoll_event evs[MAX_EVENTS];
 
-	update_accepting(e);
+	ep_accepting(e, tcpack_worker_may_accept(w));
 	tcpack_worker_publish(w);
-	atomic_store(&w->ctl->state, 1);
+	atomic_store(&w->ctl->state, TCPACK_WORKER_SERVING);
 
 	while (!w->done) {
-		int n = epoll_wait(e->epfd, evs, MAX_EVENTS, e->nagain ? 0 : -1);
+		int n = epoll_wait(e->epfd, evs, MAX_EVENTS, tcpack_worker_has_deferred(w) ? 0 : -1);
 
 		if (n < 0 && errno != EINTR) {
 			tcpack_logf(LOG_ERR, "worker %u: epoll_wait failed: %s", w->id, strerror(errno));
@@ -298,31 +241,12 @@ static int ep_run(void *engine)
 		w->now_ms = tcpack_worker_now_ms();
 		/* Control first: a drain stops accepts in this very wake-up. */
 		for (int i = 0; i < n; i++)
-			if (tcpack_loop_ud_decode(evs[i].data.u64).op == TCPACK_OP_CONTROL)
+			if (ep_kind(evs[i].data.u64) == EP_CONTROL)
 				handle_event(e, &evs[i]);
 		for (int i = 0; i < n; i++)
-			if (tcpack_loop_ud_decode(evs[i].data.u64).op != TCPACK_OP_CONTROL)
+			if (ep_kind(evs[i].data.u64) != EP_CONTROL)
 				handle_event(e, &evs[i]);
-		/* Connections with input left over go after this wake-up's others. */
-		for (uint32_t i = 0, k = e->nagain; i < k; i++)
-			tcpack_worker_mark_dirty(w, &w->conns[e->again[i]]);
-		e->nagain = 0;
-		flush_dirty(e);
-		/* Input already readable in this wake-up counts as received first. */
-		if (e->ctl_pending) {
-			unsigned int cmd = tcpack_worker_control(w);
-
-			e->ctl_pending = false;
-			if (cmd & TCPACK_CTL_FORCE)
-				force_close_all(e);
-			if (cmd & TCPACK_CTL_ACCEPT)
-				unpark(e);
-			flush_dirty(e);
-		}
-		update_accepting(e);
-		tcpack_worker_publish(w);
-		if (tcpack_worker_finished(w))
-			w->done = true;
+		tcpack_worker_end_batch(w);
 	}
 	tcpack_worker_publish(w);
 	return 0;
@@ -347,7 +271,7 @@ static void ep_free(void *engine)
 	if (e->tfd >= 0)
 		close(e->tfd);
 	free(e->rbuf);
-	free(e->again);
+	free(e->ec);
 	free(e);
 }
 
@@ -368,10 +292,10 @@ static int ep_setup(struct tcpack_worker *w, void **ret, char *err)
 	e->tfd = -1;
 	e->rbuf_size = w->cfg->buffer_size;
 	e->rbuf = malloc(e->rbuf_size);
-	e->again = calloc(w->nslots, sizeof(*e->again));
+	e->ec = calloc(w->nslots, sizeof(*e->ec));
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (!e->rbuf || !e->again || e->epfd < 0 || e->tfd < 0) {
+	if (!e->rbuf || !e->ec || e->epfd < 0 || e->tfd < 0) {
 		r = -errno ?: -ENOMEM;
 		snprintf(err, TCPACK_ERR_MAX, "setting up epoll: %s", strerror(-r));
 		goto fail;
@@ -387,10 +311,10 @@ static int ep_setup(struct tcpack_worker *w, void **ret, char *err)
 	its.it_interval.tv_nsec = (long)(w->shared->tick_ms % 1000) * 1000000;
 	its.it_value = its.it_interval;
 	timerfd_settime(e->tfd, 0, &its, NULL);
-	ev.data.u64 = tcpack_loop_ud_encode(TCPACK_OP_TICK, 0, 0, 0);
+	ev.data.u64 = ep_data(EP_TICK, 0, 0);
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0)
 		goto fail_errno;
-	ev.data.u64 = tcpack_loop_ud_encode(TCPACK_OP_CONTROL, 0, 0, 0);
+	ev.data.u64 = ep_data(EP_CONTROL, 0, 0);
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, w->ctl->efd, &ev) < 0)
 		goto fail_errno;
 	*ret = e;
@@ -403,9 +327,21 @@ fail:
 	return r;
 }
 
+/* epoll is as old as Linux 2.6 and allowed wherever sockets are. */
+static int ep_probe(char *err)
+{
+	return 0;
+}
+
 const struct tcpack_engine tcpack_engine_epoll = {
 	.name = "epoll",
+	.probe = ep_probe,
 	.setup = ep_setup,
 	.run = ep_run,
 	.free = ep_free,
+	.attach = ep_attach,
+	.send = ep_send,
+	.receive = ep_receive,
+	.close = ep_close,
+	.accepting = ep_accepting,
 };

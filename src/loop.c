@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
  * The io_uring engine. Every I/O of the server goes through one ring:
- * an accept per listening socket, multishot recv per connection fed
- * by one provided-buffer ring, one send in flight per connection, shutdown,
- * cancel and close as SQEs, the supervisor's wake-ups through a polled
+ * accepts on each listening socket, a multishot recv per connection fed
+ * by one provided-buffer ring, one send in flight per connection, cancel
+ * and close as SQEs, the supervisor's wake-ups through a read of its
  * eventfd and time through one periodic timeout. One loop per worker
  * thread; struct tcpack_worker holds what does not depend on the ring.
  *
  * Decisions about a connection are not taken inside the completion walk:
  * handlers update the connection and mark it dirty, and after the batch
- * flush_conn() looks at each dirty connection once. That batches every
- * reply a batch owes a connection into one send, and re-arms receives only
- * after the batch's buffers went back to the kernel.
+ * the worker (tcpack_worker_end_batch()) looks at each dirty connection
+ * once and calls this engine's send, receive and close. Buffers the batch
+ * consumed go back to the kernel before that, so a receive is re-armed
+ * only once they are there.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -64,7 +65,7 @@
 /*
  * A multishot receive ends after this many provided buffers' worth of
  * bytes (or max-pending, if less) where the kernel can limit it, and
- * flush_conn() re-arms it. That caps what one connection can take in past
+ * loop_receive() re-arms it. That caps what one connection can take in past
  * max-pending (held-back input, echo output) at one arm instead of the
  * whole buffer ring, and costs one re-arm per 16 full buffers of a bulk
  * transfer. Never above P: input held back then stays below what the
@@ -72,11 +73,21 @@
  */
 #define RECV_ARM_BUFFERS	16
 
+/* What the ring has in flight for one connection slot. */
+struct loop_conn {
+	uint16_t refs;		/* operations in flight: the slot is freed at 0 */
+	bool recv_armed, recv_cancelled, send_inflight;
+	bool recv_bundle;	/* the armed receive asked for bundles */
+	uint32_t lent_bufs;	/* provided buffers holding the lent bytes */
+	uint32_t lent_bid;	/* ... the first of them */
+};
+
 struct tcpack_loop {
 	struct io_uring ring;
 	bool ring_ok;
 	struct tcpack_worker *w;
 	const struct tcpack_listeners *listeners;
+	struct loop_conn *lc;		/* one per slot of w->conns */
 
 	/* provided buffers */
 	struct io_uring_buf_ring *br;
@@ -97,10 +108,9 @@ struct tcpack_loop {
 	struct __kernel_timespec tick_ts;
 	uint64_t tick_ms;
 	uint64_t ctl_buf;		/* eventfd counter, read through the ring */
-	bool ring_registered;		/* enter through the registered ring fd */
+	bool ring_registered;		/* liburing enters through the registered ring fd */
 	bool batch_wait;		/* the kernel has min_wait_usec: batch wake-ups */
 	unsigned int avg_cqes;		/* completions per wake-up, moving average x16 */
-	bool ctl_pending;		/* commands wait: act after this batch */
 	bool recv_limit;		/* the kernel ends a multishot recv after N bytes */
 	bool lend;			/* echo sends straight from the provided buffers */
 };
@@ -229,7 +239,7 @@ static bool probe_recv_limit(struct tcpack_loop *l)
 		goto out;
 	sqe = io_uring_get_sqe(&l->ring);	/* the ring is new: there is room */
 	prep_recv(sqe, sv[0], 1);
-	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_RECV, NO_SLOT, 0, 0));
+	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_RECV, NO_SLOT, 0));
 	if (io_uring_submit(&l->ring) != 1)
 		goto out;
 	for (bool first = true; more; first = false) {
@@ -368,28 +378,29 @@ static int setup_ring(struct tcpack_loop *l, char *err)
  */
 static bool lend(struct tcpack_loop *l, struct tcpack_conn *c, struct tcpack_bufring_bundle b)
 {
+	struct loop_conn *lc = &l->lc[c->slot];
 	uint32_t first = b.bid & l->buf_mask, n, total;
 
-	if (!l->lend || c->send_inflight || c->cfg->mode != TCPACK_MODE_ECHO)
+	if (!l->lend || lc->send_inflight || c->cfg->mode != TCPACK_MODE_ECHO)
 		return false;
-	if (c->lent_bufs && (first != c->lent_bid + c->lent_bufs ||
-			     c->lent != (size_t)c->lent_bufs * l->buf_size))
+	if (lc->lent_bufs && (first != lc->lent_bid + lc->lent_bufs ||
+			      c->lent != (size_t)lc->lent_bufs * l->buf_size))
 		return false;	/* not right after what is lent already */
 	if (!tcpack_bufring_bundle_span(b, l->br->bufs, l->buf_mask, (uint32_t)l->buf_size, &n, &total) ||
 	    !tcpack_conn_input_lent(c, total))
 		return false;
-	if (!c->lent_bufs)
-		c->lent_bid = first;
-	c->lent_bufs += n;
+	if (!lc->lent_bufs)
+		lc->lent_bid = first;
+	lc->lent_bufs += n;
 	return true;
 }
 
 /* The lent bytes are sent, or will never be: their buffers go back. */
-static void lend_end(struct tcpack_loop *l, struct tcpack_conn *c)
+static void lend_end(struct tcpack_loop *l, struct loop_conn *lc)
 {
-	for (uint32_t i = 0; i < c->lent_bufs; i++)
-		buf_recycle(l, c->lent_bid + i);
-	c->lent_bufs = 0;
+	for (uint32_t i = 0; i < lc->lent_bufs; i++)
+		buf_recycle(l, lc->lent_bid + i);
+	lc->lent_bufs = 0;
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -409,49 +420,44 @@ static struct tcpack_conn *conn_of(struct tcpack_loop *l, struct tcpack_loop_ud 
 
 static uint64_t conn_ud(const struct tcpack_conn *c, enum tcpack_op op)
 {
-	return tcpack_loop_ud_encode(op, c->slot, c->gen, 0);
+	return tcpack_loop_ud_encode(op, c->slot, c->gen);
 }
 
-static void add_conn(struct tcpack_loop *l, int fd)
-{
-	if (!tcpack_worker_conn_new(l->w, fd))
-		tcpack_worker_park(l->w, fd);
-}
-
-/* Slots may be free now: serve connections parked at the limit. */
-static void unpark(struct tcpack_loop *l)
-{
-	int fd;
-
-	while ((fd = tcpack_worker_unpark(l->w)) >= 0)
-		add_conn(l, fd);
-}
-
+/* The last operation on a closed connection completed: its slot is free. */
 static void ref_put(struct tcpack_loop *l, struct tcpack_conn *c)
 {
-	if (--c->refs == 0 && c->closing) {
-		tcpack_worker_conn_free(l->w, c);
-		unpark(l);
+	struct loop_conn *lc = &l->lc[c->slot];
+
+	if (--lc->refs == 0 && c->phase == TCPACK_CONN_CLOSED) {
+		*lc = (struct loop_conn){ 0 };
+		tcpack_worker_conn_closed(l->w, c);
 	}
 }
 
-static void start_close(struct tcpack_loop *l, struct tcpack_conn *c)
+/* Nothing to do on the ring until the connection's first receive is armed. */
+static int loop_attach(void *engine, struct tcpack_conn *c)
 {
+	return 0;
+}
+
+static void loop_close(void *engine, struct tcpack_conn *c)
+{
+	struct tcpack_loop *l = engine;
+	struct loop_conn *lc = &l->lc[c->slot];
 	struct io_uring_sqe *sqe;
 
-	c->closing = true;
 	tcpack_timer_disarm(&c->timer);
-	if (c->lent_bufs && !c->send_inflight)
-		lend_end(l, c);	/* never sent: owed, so the close resets */
+	if (lc->lent_bufs && !lc->send_inflight)
+		lend_end(l, lc);	/* never sent: owed, so the close resets */
 	/*
 	 * The hard link below binds only SQEs submitted together: with one
 	 * slot left, get_sqe() would submit the cancel alone, the close could
 	 * run first, and the cancel by fd would then find no fd, leaving a
 	 * multishot receive holding the socket open.
 	 */
-	if (c->refs && io_uring_sq_space_left(&l->ring) < 2)
+	if (lc->refs && io_uring_sq_space_left(&l->ring) < 2)
 		(void)io_uring_submit(&l->ring);
-	if (c->refs) {
+	if (lc->refs) {
 		/*
 		 * Operations hold the socket open past close(): cancel them
 		 * first. Hard-linked, so close runs even if none was found.
@@ -460,17 +466,18 @@ static void start_close(struct tcpack_loop *l, struct tcpack_conn *c)
 		io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
 		io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_CANCEL));
 		sqe->flags |= IOSQE_IO_HARDLINK;
-		c->refs++;
+		lc->refs++;
 	}
 	sqe = get_sqe(l);
 	io_uring_prep_close(sqe, c->fd);
 	io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_CLOSE));
-	c->refs++;
-	tcpack_conn_closing(c);
+	lc->refs++;
+	tcpack_conn_closing(c);		/* CLOSED: the slot is freed by ref_put() */
 }
 
 static void arm_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 {
+	struct loop_conn *lc = &l->lc[c->slot];
 	struct io_uring_sqe *sqe = get_sqe(l);
 	size_t limit = RECV_ARM_BUFFERS * l->buf_size;
 
@@ -481,7 +488,7 @@ static void arm_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 	} else {
 		/*
 		 * Unlimited, the receive goes on until the cancel that
-		 * flush_conn() sends after the batch lands: the rest of the
+		 * loop_receive() sends after the batch lands: the rest of the
 		 * ring in that batch, and what the ring refilled after it
 		 * may hold before the cancel is submitted.
 		 */
@@ -491,83 +498,63 @@ static void arm_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 	prep_recv(sqe, c->fd, (unsigned int)limit);
 	if (l->bundle)
 		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
-	c->recv_bundle = l->bundle;
+	lc->recv_bundle = l->bundle;
 	io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_RECV));
-	c->recv_armed = true;
-	c->recv_cancelled = false;
-	c->refs++;
+	lc->recv_armed = true;
+	lc->recv_cancelled = false;
+	lc->refs++;
 }
 
 static void cancel_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 {
+	struct loop_conn *lc = &l->lc[c->slot];
 	struct io_uring_sqe *sqe = get_sqe(l);
 
 	io_uring_prep_cancel64(sqe, conn_ud(c, TCPACK_OP_RECV), 0);
 	io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_CANCEL));
-	c->recv_cancelled = true;
-	c->refs++;
+	lc->recv_cancelled = true;
+	lc->refs++;
 }
 
-/* Decide what a connection needs next; see the header comment. */
-static void flush_conn(struct tcpack_loop *l, struct tcpack_conn *c)
+/* Keep a multishot receive armed exactly while the connection wants input. */
+static bool loop_receive(void *engine, struct tcpack_conn *c)
 {
-	struct io_uring_sqe *sqe;
-	bool want;
+	struct tcpack_loop *l = engine;
+	struct loop_conn *lc = &l->lc[c->slot];
+	bool want = tcpack_conn_wants_input(c);
 
-	if (c->closing)
-		return;
-	if (c->phase == TCPACK_CONN_DONE) {
-		start_close(l, c);
-		return;
-	}
-	if (!c->send_inflight) {
-		int flags = tcpack_conn_send_flags(c);
-		const uint8_t *data;
-		size_t len;
-
-		if (c->lent) {		/* straight from the ring: see lend() */
-			data = buf_addr(l, c->lent_bid);
-			len = c->lent;
-			flags |= MSG_DONTWAIT;
-		} else {
-			len = tcpack_conn_output(c, &data);
-		}
-		if (len) {
-			sqe = get_sqe(l);
-			io_uring_prep_send(sqe, c->fd, data, len, flags);
-			io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_SEND));
-			c->send_inflight = true;
-			c->refs++;
-		} else if (c->phase == TCPACK_CONN_FINISHING) {
-			/*
-			 * shutdown(2) from here, not IORING_OP_SHUTDOWN: the
-			 * kernel always hands that to an io-wq thread
-			 * (REQ_F_FORCE_ASYNC), two context switches per
-			 * connection for a call that does not block on a TCP
-			 * socket. A peer already gone (ENOTCONN) changes
-			 * nothing: the receive sees its end.
-			 */
-			(void)shutdown(c->fd, SHUT_WR);
-			tcpack_conn_shut(c);
-			tcpack_worker_arm_timer(l->w, c);
-		} else if (c->phase == TCPACK_CONN_PEER_DONE) {
-			start_close(l, c);
-			return;
-		}
-	}
-	want = tcpack_conn_wants_input(c);
-	if (want && !c->recv_armed)
+	if (want && !lc->recv_armed)
 		arm_recv(l, c);
-	else if (!want && c->recv_armed && !c->recv_cancelled)
+	else if (!want && lc->recv_armed && !lc->recv_cancelled)
 		cancel_recv(l, c);
+	return false;	/* what arrives completes later */
 }
 
-static void flush_dirty(struct tcpack_loop *l)
+/* One send in flight per connection keeps its bytes in order. */
+static bool loop_send(void *engine, struct tcpack_conn *c)
 {
-	struct tcpack_conn *c;
+	struct tcpack_loop *l = engine;
+	struct loop_conn *lc = &l->lc[c->slot];
+	int flags = tcpack_conn_send_flags(c);
+	struct io_uring_sqe *sqe;
+	const uint8_t *data;
+	size_t len;
 
-	while ((c = tcpack_worker_next_dirty(l->w)))
-		flush_conn(l, c);
+	if (lc->send_inflight)
+		return false;
+	if (c->lent) {		/* straight from the ring: see lend() */
+		data = buf_addr(l, lc->lent_bid);
+		len = c->lent;
+		flags |= MSG_DONTWAIT;
+	} else {
+		len = tcpack_conn_output(c, &data);
+	}
+	sqe = get_sqe(l);
+	io_uring_prep_send(sqe, c->fd, data, len, flags);
+	io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_SEND));
+	lc->send_inflight = true;
+	lc->refs++;
+	return false;
 }
 
 /* ---- accepting -------------------------------------------------------- */
@@ -600,7 +587,7 @@ static void arm_accepts(struct tcpack_loop *l)
 			io_uring_prep_accept(sqe, l->listeners->fds[i], NULL, NULL, SOCK_CLOEXEC);
 			if (l->accept_poll_first)
 				sqe->ioprio |= IORING_ACCEPT_POLL_FIRST;
-			io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0));
+			io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_ACCEPT, i, 0));
 			l->accepts[i]++;
 			armed++;
 		}
@@ -615,16 +602,18 @@ static void cancel_accepts(struct tcpack_loop *l)
 		if (!l->accepts[i] || l->accept_cancel_sent[i])
 			continue;
 		sqe = get_sqe(l);
-		io_uring_prep_cancel64(sqe, tcpack_loop_ud_encode(TCPACK_OP_ACCEPT, i, 0, 0),
+		io_uring_prep_cancel64(sqe, tcpack_loop_ud_encode(TCPACK_OP_ACCEPT, i, 0),
 				       IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_CANCEL, NO_SLOT, 0, 0));
+		io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_CANCEL, NO_SLOT, 0));
 		l->accept_cancel_sent[i] = true;
 	}
 }
 
-static void update_accepting(struct tcpack_loop *l)
+static void loop_accepting(void *engine, bool want)
 {
-	if (tcpack_worker_may_accept(l->w))
+	struct tcpack_loop *l = engine;
+
+	if (want)
 		arm_accepts(l);
 	else
 		cancel_accepts(l);
@@ -633,7 +622,7 @@ static void update_accepting(struct tcpack_loop *l)
 /*
  * Accept: res is the new connection's fd, or a failure. res is checked,
  * never trusted: a negative value is no fd. Without IORING_CQE_F_MORE (a
- * single-shot accept never has it) the accept is over; update_accepting()
+ * single-shot accept never has it) the accept is over; loop_accepting()
  * arms the next after the batch.
  */
 static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_loop_ud ud)
@@ -641,7 +630,7 @@ static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struc
 	unsigned int i = ud.slot;
 
 	if (cqe->res >= 0) {
-		add_conn(l, cqe->res);
+		tcpack_worker_accepted(l->w, cqe->res);
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
 		   cqe->res == -ENOBUFS) {
 		/* The other accepts in flight fail alike: one line per back-off. */
@@ -664,7 +653,7 @@ static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struc
  * Multishot recv: res > 0 bytes in the buffer named by the CQE or, with
  * bundles, in that buffer and the ones after it in ring order (bufring.h),
  * 0 for the peer's EOF, -ENOBUFS when the buffer ring ran dry (not an
- * error: the buffers return after this batch and flush_conn() re-arms),
+ * error: the buffers return after this batch and loop_receive() re-arms),
  * -ECANCELED after our cancel. F_BUFFER tells whether the kernel consumed
  * buffers, and only then do any go back: each exactly once, stale
  * completion or not. A kernel that refuses the bundle flag (-EINVAL) gets
@@ -674,7 +663,7 @@ static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 {
 	struct tcpack_conn *c = conn_of(l, ud);
 	bool more = cqe->flags & IORING_CQE_F_MORE;
-	bool live = c && !c->closing;
+	bool live = c && c->phase != TCPACK_CONN_CLOSED;
 	bool got = cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER);
 
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
@@ -691,11 +680,10 @@ static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 	}
 	if (live) {
 		if (got) {
-			if (c->phase != TCPACK_CONN_LINGER)
-				tcpack_worker_arm_timer(l->w, c);
+			tcpack_worker_received(l->w, c);
 		} else if (cqe->res == 0) {
 			tcpack_conn_eof(c);
-		} else if (cqe->res == -EINVAL && c->recv_bundle) {
+		} else if (cqe->res == -EINVAL && l->lc[c->slot].recv_bundle) {
 			if (l->bundle)
 				tcpack_logf(LOG_WARNING, "worker %u: receive bundles refused; receiving one buffer per completion",
 					    l->w->id);
@@ -706,29 +694,31 @@ static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 		tcpack_worker_mark_dirty(l->w, c);
 	}
 	if (c && !more) {
-		c->recv_armed = false;
+		l->lc[c->slot].recv_armed = false;
 		ref_put(l, c);
 	}
 }
 
 /*
  * Send: res bytes of the range went into the socket; fewer than asked is a
- * short send, continued by flush_conn() from where it stopped.
+ * short send, continued by loop_send() from where it stopped.
  */
 static void handle_send(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_loop_ud ud)
 {
 	struct tcpack_conn *c = conn_of(l, ud);
+	struct loop_conn *lc;
 
 	if (!c)
 		return;
-	c->send_inflight = false;
-	if (!c->closing) {
+	lc = &l->lc[c->slot];
+	lc->send_inflight = false;
+	if (c->phase != TCPACK_CONN_CLOSED) {
 		/* Lent bytes went with MSG_DONTWAIT: what the socket refused is copied. */
-		if (c->lent_bufs && (cqe->res >= 0 || cqe->res == -EAGAIN)) {
-			tcpack_conn_lent_sent(c, buf_addr(l, c->lent_bid),
+		if (lc->lent_bufs && (cqe->res >= 0 || cqe->res == -EAGAIN)) {
+			tcpack_conn_lent_sent(c, buf_addr(l, lc->lent_bid),
 					      cqe->res > 0 ? (size_t)cqe->res : 0);
 			tcpack_worker_arm_timer(l->w, c);
-		} else if (!c->lent_bufs && cqe->res > 0) {
+		} else if (!lc->lent_bufs && cqe->res > 0) {
 			tcpack_conn_sent(c, (size_t)cqe->res);
 			tcpack_worker_arm_timer(l->w, c);
 		} else {
@@ -736,7 +726,7 @@ static void handle_send(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 		}
 		tcpack_worker_mark_dirty(l->w, c);
 	}
-	lend_end(l, c);		/* the lent buffers, if any, go back */
+	lend_end(l, lc);	/* the lent buffers, if any, go back */
 	ref_put(l, c);
 }
 
@@ -762,31 +752,28 @@ static void handle_conn_op(struct tcpack_loop *l, struct tcpack_loop_ud ud)
  */
 static int submit_and_wait(struct tcpack_loop *l)
 {
-	struct io_uring_sq *sq = &l->ring.sq;
-	unsigned int avg = l->avg_cqes / 16, want, tail, flags;
+	unsigned int avg = l->avg_cqes / 16, want;
 	struct __kernel_timespec ts = { .tv_sec = 1 };
 	struct io_uring_getevents_arg arg = { .sigmask_sz = _NSIG / 8, .ts = (uint64_t)(uintptr_t)&ts };
+	unsigned int flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+	int r;
 
+	if (tcpack_worker_has_deferred(l->w))
+		return io_uring_submit(&l->ring);	/* connections wait their turn: no sleep */
 	if (!l->batch_wait || avg < BATCH_MIN_AVG || l->w->stats.conns_now < 2)
 		return io_uring_submit_and_wait(&l->ring, 1);
 
-	want = avg;
-	if (want > BATCH_MAX_WANT)
-		want = BATCH_MAX_WANT;
+	want = avg < BATCH_MAX_WANT ? avg : BATCH_MAX_WANT;
 	arg.pad = BATCH_WAIT_US;	/* min_wait_usec */
-
-	/* liburing 2.3 cannot pass min_wait_usec: publish the SQ tail and enter here. */
-	tail = sq->sqe_tail;
-	if (sq->sqe_head != tail) {
-		sq->sqe_head = tail;
-		io_uring_smp_store_release(sq->ktail, tail);
-	}
-	flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
-	if (l->ring_registered)
-		flags |= IORING_ENTER_REGISTERED_RING;
-	return io_uring_enter2((unsigned int)(l->ring_registered ? l->ring.enter_ring_fd : l->ring.ring_fd),
-			       tail - io_uring_smp_load_acquire(sq->khead), want, flags,
-			       (sigset_t *)&arg, sizeof(arg));
+	/*
+	 * liburing 2.3 cannot pass min_wait_usec: submit through liburing
+	 * (which owns the SQ ring's indices), then wait with a plain enter.
+	 */
+	r = io_uring_submit(&l->ring);
+	if (r < 0)
+		return r;
+	return io_uring_enter2((unsigned int)l->ring.ring_fd, 0, want, flags, (sigset_t *)&arg,
+			       sizeof(arg));
 }
 
 /* ---- time and control ------------------------------------------------ */
@@ -798,7 +785,7 @@ static void arm_tick(struct tcpack_loop *l)
 	l->tick_ts.tv_sec = (long long)(l->tick_ms / 1000);
 	l->tick_ts.tv_nsec = (long long)(l->tick_ms % 1000) * 1000000;
 	io_uring_prep_timeout(sqe, &l->tick_ts, 0, 0);
-	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_TICK, 0, 0, 0));
+	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_TICK, 0, 0));
 }
 
 static void arm_ctl(struct tcpack_loop *l)
@@ -806,19 +793,7 @@ static void arm_ctl(struct tcpack_loop *l)
 	struct io_uring_sqe *sqe = get_sqe(l);
 
 	io_uring_prep_read(sqe, l->w->ctl->efd, &l->ctl_buf, sizeof(l->ctl_buf), 0);
-	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_CONTROL, 0, 0, 0));
-}
-
-static void force_close_all(struct tcpack_loop *l)
-{
-	struct tcpack_worker *w = l->w;
-
-	for (uint32_t i = 0; i < w->nslots; i++) {
-		struct tcpack_conn *c = &w->conns[i];
-
-		if (c->stats && !c->closing)
-			start_close(l, c);
-	}
+	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_CONTROL, 0, 0));
 }
 
 /*
@@ -828,7 +803,6 @@ static void force_close_all(struct tcpack_loop *l)
  */
 static void handle_ctl(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 {
-	l->ctl_pending = true;
 	tcpack_worker_control_seen(l->w);
 	if (cqe->res < 0 && cqe->res != -EAGAIN && cqe->res != -EINTR)
 		tcpack_logf(LOG_ERR, "worker %u: reading its control eventfd: %s", l->w->id,
@@ -876,7 +850,7 @@ static int loop_run(void *engine)
 	struct io_uring_cqe *cqe;
 	int r;
 
-	update_accepting(l);
+	loop_accepting(l, tcpack_worker_may_accept(w));
 	arm_ctl(l);
 	arm_tick(l);
 	r = io_uring_submit(&l->ring);
@@ -885,7 +859,7 @@ static int loop_run(void *engine)
 		return r;
 	}
 	tcpack_worker_publish(w);
-	atomic_store(&w->ctl->state, 1);
+	atomic_store(&w->ctl->state, TCPACK_WORKER_SERVING);
 
 	while (!w->done) {
 		unsigned int n = 0;
@@ -902,28 +876,15 @@ static int loop_run(void *engine)
 			n++;
 		}
 		io_uring_cq_advance(&l->ring, n);
-		l->avg_cqes += n * 2 - l->avg_cqes / 8;	/* EWMA, 1/8 weight, x16 */
+		if (l->batch_wait)
+			l->avg_cqes += n * 2 - l->avg_cqes / 8;	/* EWMA, 1/8 weight, x16 */
 
 		/* Buffers back before any receive is re-armed. */
 		if (l->bufs_returned) {
 			io_uring_buf_ring_advance(l->br, (int)l->bufs_returned);
 			l->bufs_returned = 0;
 		}
-		flush_dirty(l);
-		if (l->ctl_pending) {
-			unsigned int cmd = tcpack_worker_control(w);
-
-			l->ctl_pending = false;
-			if (cmd & TCPACK_CTL_FORCE)
-				force_close_all(l);
-			if (cmd & TCPACK_CTL_ACCEPT)
-				unpark(l);
-			flush_dirty(l);
-		}
-		update_accepting(l);
-		tcpack_worker_publish(w);
-		if (tcpack_worker_finished(w))
-			w->done = true;
+		tcpack_worker_end_batch(w);
 	}
 	tcpack_worker_publish(w);
 	return 0;
@@ -951,6 +912,7 @@ static void loop_free(void *engine)
 	if (l->bufs)
 		munmap(l->bufs, l->bufs_bytes);
 	free(l->bufring.done);
+	free(l->lc);
 	free(l);
 }
 
@@ -968,6 +930,12 @@ static int loop_setup(struct tcpack_worker *w, void **ret, char *err)
 	l->listeners = w->shared->listeners;
 	l->tick_ms = w->shared->tick_ms;
 	l->accept_poll_first = true;
+	l->lc = calloc(w->nslots, sizeof(*l->lc));
+	if (!l->lc) {
+		snprintf(err, TCPACK_ERR_MAX, "out of memory for %u connections", w->nslots);
+		r = -ENOMEM;
+		goto fail;
+	}
 
 	r = setup_ring(l, err);
 	if (r < 0)
@@ -983,9 +951,92 @@ fail:
 	return r;
 }
 
+/*
+ * Can this process serve with io_uring as the engine uses it? io_uring_setup
+ * tells whether the kernel allows io_uring at all; multishot receive into a
+ * provided buffer ring (Linux 6.0), which no opcode probe reports, is tried
+ * for real: one byte through a socketpair, received by a multishot receive
+ * from a one-buffer ring. An older kernel refuses the flag (-EINVAL), or
+ * the buffer ring (5.19).
+ */
+static int loop_probe(char *err)
+{
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	struct io_uring_buf_reg reg = { .ring_entries = 1, .bgid = BGID };
+	struct io_uring_buf_ring *br = MAP_FAILED;
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int sv[2] = { -1, -1 };
+	uint8_t buf[16];
+	size_t br_bytes = sizeof(struct io_uring_buf);
+	int r;
+
+	r = io_uring_queue_init(4, &ring, 0);
+	if (r < 0) {
+		snprintf(err, TCPACK_ERR_MAX, "%s%s", strerror(-r),
+			 r == -ENOSYS || r == -EPERM ?
+			 " (blocked by seccomp, a container runtime or the kernel.io_uring_disabled sysctl)" : "");
+		return r;
+	}
+	br = mmap(NULL, br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (br == MAP_FAILED) {
+		r = -errno;
+		snprintf(err, TCPACK_ERR_MAX, "cannot map a buffer ring: %s", strerror(-r));
+		goto out;
+	}
+	io_uring_buf_ring_init(br);
+	reg.ring_addr = (unsigned long)br;
+	r = io_uring_register_buf_ring(&ring, &reg, 0);
+	if (r < 0) {
+		snprintf(err, TCPACK_ERR_MAX, "provided buffer rings refused: %s (needs Linux 5.19)",
+			 strerror(-r));
+		r = r == -EINVAL ? -EOPNOTSUPP : r;
+		goto out;
+	}
+	io_uring_buf_ring_add(br, buf, sizeof(buf), 0, io_uring_buf_ring_mask(1), 0);
+	io_uring_buf_ring_advance(br, 1);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || write(sv[1], "x", 1) != 1) {
+		r = -errno;
+		snprintf(err, TCPACK_ERR_MAX, "probing io_uring: socketpair: %s", strerror(-r));
+		goto out;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	prep_recv(sqe, sv[0], 0);
+	if (io_uring_submit(&ring) != 1 || io_uring_wait_cqe_timeout(&ring, &cqe, &ts) < 0) {
+		r = -EIO;
+		snprintf(err, TCPACK_ERR_MAX, "probing io_uring: a receive did not complete");
+		goto out;
+	}
+	r = cqe->res;
+	io_uring_cqe_seen(&ring, cqe);
+	if (r == 1) {
+		r = 0;
+	} else {
+		snprintf(err, TCPACK_ERR_MAX, "multishot receive refused: %s (needs Linux 6.0)",
+			 r < 0 ? strerror(-r) : "no byte received");
+		r = -EOPNOTSUPP;
+	}
+out:
+	io_uring_queue_exit(&ring);	/* before the buffers it may use go */
+	if (br != MAP_FAILED)
+		munmap(br, br_bytes);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	return r;
+}
+
 const struct tcpack_engine tcpack_engine_uring = {
 	.name = "io_uring",
+	.probe = loop_probe,
 	.setup = loop_setup,
 	.run = loop_run,
 	.free = loop_free,
+	.attach = loop_attach,
+	.send = loop_send,
+	.receive = loop_receive,
+	.close = loop_close,
+	.accepting = loop_accepting,
 };

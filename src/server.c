@@ -13,10 +13,8 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
-#include <liburing.h>
 #include <systemd/sd-daemon.h>
 
 #include "tcpack-build.h"
@@ -81,6 +79,8 @@ static void *thread_main(void *arg)
 	if (r >= 0)
 		r = t->engine->setup(&t->w, &engine, t->err);
 	if (r >= 0) {
+		t->w.engine = t->engine;
+		t->w.engine_data = engine;
 		r = t->engine->run(engine);
 		if (r < 0)
 			snprintf(t->err, sizeof(t->err), "%s engine failed: %s", t->engine->name,
@@ -90,7 +90,7 @@ static void *thread_main(void *arg)
 		t->engine->free(engine);
 	tcpack_worker_publish(&t->w);
 	tcpack_worker_deinit(&t->w);
-	atomic_store(&t->w.ctl->state, r < 0 ? r : 2);
+	atomic_store(&t->w.ctl->state, r < 0 ? r : TCPACK_WORKER_DONE);
 	signal_done(t->shared);
 	return NULL;
 }
@@ -137,18 +137,19 @@ static bool workers_alive(struct server *s)
 		uint64_t hb = atomic_load_explicit(&s->shared.ctls[i].heartbeat_ms,
 						   memory_order_relaxed);
 
-		if (atomic_load(&s->shared.ctls[i].state) == 1 && s->now_ms > hb + limit + 1000)
+		if (atomic_load(&s->shared.ctls[i].state) == TCPACK_WORKER_SERVING &&
+		    s->now_ms > hb + limit + 1000)
 			return false;
 	}
 	return true;
 }
 
-static unsigned int workers_in(struct server *s, int state)
+static unsigned int workers_in(struct server *s, enum tcpack_worker_state state)
 {
 	unsigned int n = 0;
 
 	for (unsigned int i = 0; i < s->n; i++)
-		n += atomic_load(&s->shared.ctls[i].state) == state;
+		n += atomic_load(&s->shared.ctls[i].state) == (int)state;
 	return n;
 }
 
@@ -319,7 +320,7 @@ static int supervise(struct server *s, char *err)
 			force(s, "a worker failed");
 			return r;
 		}
-		if (!ready && workers_in(s, 1) + workers_in(s, 2) == s->n) {
+		if (!ready && workers_in(s, TCPACK_WORKER_SERVING) + workers_in(s, TCPACK_WORKER_DONE) == s->n) {
 			ready = true;
 			/* The last start-up line: every worker accepts now. */
 			tcpack_logf(LOG_INFO, "tcpack %s serving in %s mode", TCPACK_VERSION,
@@ -327,42 +328,13 @@ static int supervise(struct server *s, char *err)
 			notify_status(s);
 			sd_notify(0, "READY=1");
 		}
-		if (workers_in(s, 2) == s->n)
+		if (workers_in(s, TCPACK_WORKER_DONE) == s->n)
 			return 0;
 		if (pfd[0].revents)
 			handle_signals(s);
 		if (pfd[1].revents)
 			handle_tick(s);
 	}
-}
-
-/*
- * Can this process use io_uring as the engine needs it? Multishot receive
- * came with Linux 6.0 and cannot be probed by opcode, so the kernel's
- * version decides; io_uring_setup then tells whether it is allowed.
- */
-static int probe_uring(char *err)
-{
-	struct io_uring ring;
-	struct utsname u;
-	unsigned int major = 0, minor = 0;
-	int r;
-
-	if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 && major < 6) {
-		snprintf(err, TCPACK_ERR_MAX, "Linux %s lacks multishot receive (needs 6.0)",
-			 u.release);
-		return -EOPNOTSUPP;
-	}
-	r = io_uring_queue_init(2, &ring, 0);
-
-	if (r < 0) {
-		snprintf(err, TCPACK_ERR_MAX, "%s%s", strerror(-r),
-			 r == -ENOSYS || r == -EPERM ?
-			 " (blocked by seccomp, a container runtime or the kernel.io_uring_disabled sysctl)" : "");
-		return r;
-	}
-	io_uring_queue_exit(&ring);
-	return 0;
 }
 
 static int pick_engine(struct server *s, char *err)
@@ -374,7 +346,7 @@ static int pick_engine(struct server *s, char *err)
 		s->engine = &tcpack_engine_epoll;
 		return 0;
 	}
-	r = probe_uring(why);
+	r = tcpack_engine_uring.probe(why);
 	if (r >= 0) {
 		s->engine = &tcpack_engine_uring;
 		return 0;

@@ -1,9 +1,20 @@
 // SPDX-License-Identifier: MIT
+/*
+ * The worker: slots, timers, control, and the connection policy both
+ * engines share. Engines report what completed (input, sends, the peer's
+ * end) to the connection and mark it dirty; after the batch, flush_conn()
+ * takes each dirty connection's decision once (tcpack_conn_next()) and
+ * has the engine carry it out. Looking after the batch, not inside the
+ * completion walk, batches every reply a batch owes a connection into one
+ * send, and lets the io_uring engine return the batch's buffers to the
+ * kernel before any receive is re-armed.
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +35,7 @@ static uint64_t wheel_tick(uint64_t ms)
 }
 
 static void close_parked(struct tcpack_worker *w);
+static void conn_free(struct tcpack_worker *w, struct tcpack_conn *c);
 
 static void cfg_put(const struct tcpack_config *cfg)
 {
@@ -50,7 +62,8 @@ int tcpack_worker_init(struct tcpack_worker *w, unsigned int id, struct tcpack_s
 	w->nslots = shared->max_slots;
 	w->conns = calloc(w->nslots, sizeof(*w->conns));
 	w->free_slots = calloc(w->nslots, sizeof(*w->free_slots));
-	if (!ref || !w->conns || !w->free_slots) {
+	w->deferred = calloc(w->nslots, sizeof(*w->deferred));
+	if (!ref || !w->conns || !w->free_slots || !w->deferred) {
 		free(ref);
 		snprintf(err, TCPACK_ERR_MAX, "out of memory for %u connections", w->nslots);
 		return -ENOMEM;
@@ -72,14 +85,16 @@ void tcpack_worker_deinit(struct tcpack_worker *w)
 			struct tcpack_conn *c = &w->conns[i];
 
 			if (c->stats)
-				tcpack_worker_conn_free(w, c);
+				conn_free(w, c);
 		}
 	}
 	close_parked(w);
 	free(w->conns);
 	free(w->free_slots);
+	free(w->deferred);
 	w->conns = NULL;
 	w->free_slots = NULL;
+	w->deferred = NULL;
 	cfg_put(w->cfg);
 	w->cfg = NULL;
 }
@@ -92,7 +107,8 @@ static void wake(struct tcpack_worker_ctl *ctl, unsigned int cmd)
 	(void)!write(ctl->efd, &one, sizeof(one));
 }
 
-struct tcpack_conn *tcpack_worker_conn_new(struct tcpack_worker *w, int fd)
+/* A slot for a freshly accepted @fd, or NULL when over max-connections or stopping. */
+static struct tcpack_conn *conn_new(struct tcpack_worker *w, int fd)
 {
 	struct tcpack_shared *s = w->shared;
 	struct tcpack_conn *c;
@@ -121,7 +137,7 @@ static void close_parked(struct tcpack_worker *w)
 	}
 }
 
-void tcpack_worker_park(struct tcpack_worker *w, int fd)
+static void park(struct tcpack_worker *w, int fd)
 {
 	if (w->stopping) {
 		close(fd);
@@ -138,7 +154,8 @@ void tcpack_worker_park(struct tcpack_worker *w, int fd)
 	w->stats.errors++;
 }
 
-int tcpack_worker_unpark(struct tcpack_worker *w)
+/* The longest-waiting parked fd if a slot is free now, else -1. */
+static int unpark_one(struct tcpack_worker *w)
 {
 	int fd;
 
@@ -151,11 +168,47 @@ int tcpack_worker_unpark(struct tcpack_worker *w)
 	return fd;
 }
 
-void tcpack_worker_conn_free(struct tcpack_worker *w, struct tcpack_conn *c)
+void tcpack_worker_accepted(struct tcpack_worker *w, int fd)
+{
+	struct tcpack_conn *c = conn_new(w, fd);
+	int r;
+
+	if (!c) {
+		park(w, fd);
+		return;
+	}
+	r = w->engine->attach(w->engine_data, c);
+	if (r < 0)
+		tcpack_conn_error(c, r, "watch");	/* closed by the flush after the batch */
+}
+
+/* Slots may be free now: serve connections parked at the limit, in order. */
+static void unpark(struct tcpack_worker *w)
+{
+	int fd;
+
+	while ((fd = unpark_one(w)) >= 0)
+		tcpack_worker_accepted(w, fd);
+}
+
+static void undefer_slot(struct tcpack_worker *w, uint32_t slot)
+{
+	for (uint32_t i = 0; i < w->ndeferred; i++) {
+		if (w->deferred[i] == slot) {
+			w->deferred[i] = w->deferred[--w->ndeferred];
+			return;
+		}
+	}
+}
+
+static void conn_free(struct tcpack_worker *w, struct tcpack_conn *c)
 {
 	struct tcpack_shared *s = w->shared;
 	uint32_t slot = c->slot, gen = c->gen;
 	const struct tcpack_config *cfg = c->cfg;
+
+	if (c->deferred)
+		undefer_slot(w, slot);
 
 	tcpack_conn_deinit(c);
 	cfg_put(cfg);
@@ -172,6 +225,12 @@ void tcpack_worker_conn_free(struct tcpack_worker *w, struct tcpack_conn *c)
 	}
 }
 
+void tcpack_worker_conn_closed(struct tcpack_worker *w, struct tcpack_conn *c)
+{
+	conn_free(w, c);
+	unpark(w);	/* a slot is free: the longest-waiting parked connection takes it */
+}
+
 void tcpack_worker_mark_dirty(struct tcpack_worker *w, struct tcpack_conn *c)
 {
 	if (c->dirty)
@@ -181,7 +240,7 @@ void tcpack_worker_mark_dirty(struct tcpack_worker *w, struct tcpack_conn *c)
 	w->dirty = c->slot;
 }
 
-struct tcpack_conn *tcpack_worker_next_dirty(struct tcpack_worker *w)
+static struct tcpack_conn *next_dirty(struct tcpack_worker *w)
 {
 	struct tcpack_conn *c;
 
@@ -191,6 +250,33 @@ struct tcpack_conn *tcpack_worker_next_dirty(struct tcpack_worker *w)
 	w->dirty = c->next_dirty;
 	c->dirty = false;
 	return c;
+}
+
+void tcpack_worker_defer(struct tcpack_worker *w, struct tcpack_conn *c)
+{
+	if (c->deferred)
+		return;
+	c->deferred = true;
+	w->deferred[w->ndeferred++] = c->slot;
+}
+
+/* After a wait: the deferred connections take their turn in this batch. */
+static void undefer_all(struct tcpack_worker *w)
+{
+	for (uint32_t i = 0; i < w->ndeferred; i++) {
+		struct tcpack_conn *c = &w->conns[w->deferred[i]];
+
+		c->deferred = false;
+		tcpack_worker_mark_dirty(w, c);
+	}
+	w->ndeferred = 0;
+}
+
+void tcpack_worker_received(struct tcpack_worker *w, struct tcpack_conn *c)
+{
+	/* A lingering connection's time runs from its shutdown, whatever it sends. */
+	if (c->phase != TCPACK_CONN_LINGER)
+		tcpack_worker_arm_timer(w, c);
 }
 
 void tcpack_worker_arm_timer(struct tcpack_worker *w, struct tcpack_conn *c)
@@ -262,7 +348,12 @@ bool tcpack_worker_may_accept(struct tcpack_worker *w)
 	return !w->stopping && !full && w->now_ms >= w->accept_retry_ms;
 }
 
-unsigned int tcpack_worker_control(struct tcpack_worker *w)
+/*
+ * The supervisor's commands: reload takes the new configuration, drain
+ * marks every connection, force sets w->forced (the caller closes every
+ * connection). Return: the TCPACK_CTL_* bits that were set.
+ */
+static unsigned int control(struct tcpack_worker *w)
 {
 	unsigned int cmd = atomic_exchange(&w->ctl->cmd, 0);
 
@@ -281,7 +372,7 @@ unsigned int tcpack_worker_control(struct tcpack_worker *w)
 		for (uint32_t i = 0; i < w->nslots; i++) {
 			struct tcpack_conn *c = &w->conns[i];
 
-			if (c->stats && !c->closing) {
+			if (c->stats && c->phase != TCPACK_CONN_CLOSED) {
 				tcpack_conn_drain(c);
 				tcpack_worker_mark_dirty(w, c);
 			}
@@ -296,11 +387,111 @@ unsigned int tcpack_worker_control(struct tcpack_worker *w)
 
 void tcpack_worker_control_seen(struct tcpack_worker *w)
 {
+	w->ctl_pending = true;
 	if (atomic_load(&w->ctl->cmd) & (TCPACK_CTL_DRAIN | TCPACK_CTL_FORCE))
 		w->stopping = true;	/* connections accepted from here on are closed */
 }
 
-bool tcpack_worker_finished(struct tcpack_worker *w)
+/*
+ * Carry out the connection's decisions until it waits for I/O.
+ * Return: false once it is being closed.
+ */
+static bool decide(struct tcpack_worker *w, struct tcpack_conn *c)
 {
-	return w->stopping && w->stats.conns_now == 0;
+	const struct tcpack_engine *e = w->engine;
+
+	for (;;) {
+		switch (tcpack_conn_next(c)) {
+		case TCPACK_CONN_NEXT_CLOSE:
+			e->close(w->engine_data, c);
+			return false;
+		case TCPACK_CONN_NEXT_SEND:
+			if (e->send(w->engine_data, c))
+				continue;	/* sent already: maybe shut down or close now */
+			return true;
+		case TCPACK_CONN_NEXT_SHUTDOWN:
+			/*
+			 * shutdown(2) from here, by both engines: it never
+			 * blocks on a TCP socket, while IORING_OP_SHUTDOWN
+			 * always goes through an io-wq thread (two context
+			 * switches per connection). A peer already gone
+			 * (ENOTCONN) changes nothing: the receive sees its end.
+			 */
+			(void)shutdown(c->fd, SHUT_WR);
+			tcpack_conn_shut(c);
+			tcpack_worker_arm_timer(w, c);
+			continue;	/* lingering: receive what is there */
+		case TCPACK_CONN_NEXT_WAIT:
+			return true;
+		}
+	}
+}
+
+/*
+ * Passes of decide-then-receive per connection and batch. An engine whose
+ * receives complete at once (epoll) may take input, answer it and take more
+ * in one turn; past this many passes the connection waits for the next
+ * batch, after the others.
+ */
+#define FLUSH_PASSES 4
+
+static void flush_conn(struct tcpack_worker *w, struct tcpack_conn *c)
+{
+	if (c->phase == TCPACK_CONN_CLOSED)
+		return;		/* the engine finishes closing it */
+	for (unsigned int pass = 0;; pass++) {
+		if (!decide(w, c))
+			return;
+		if (pass == FLUSH_PASSES) {
+			tcpack_worker_defer(w, c);
+			return;
+		}
+		if (!w->engine->receive(w->engine_data, c))
+			return;
+	}
+}
+
+static void flush_dirty(struct tcpack_worker *w)
+{
+	struct tcpack_conn *c;
+
+	while ((c = next_dirty(w)))
+		flush_conn(w, c);
+}
+
+/*
+ * Forced: every connection closes now. Through the flush that follows, not
+ * here: a connection may sit on the dirty list, and freeing its slot now
+ * would cut the list.
+ */
+static void abort_all(struct tcpack_worker *w)
+{
+	for (uint32_t i = 0; i < w->nslots; i++) {
+		struct tcpack_conn *c = &w->conns[i];
+
+		if (c->stats && c->phase != TCPACK_CONN_CLOSED) {
+			tcpack_conn_abort(c);
+			tcpack_worker_mark_dirty(w, c);
+		}
+	}
+}
+
+void tcpack_worker_end_batch(struct tcpack_worker *w)
+{
+	undefer_all(w);
+	flush_dirty(w);
+	if (w->ctl_pending) {
+		unsigned int cmd = control(w);
+
+		w->ctl_pending = false;
+		if (cmd & TCPACK_CTL_FORCE)
+			abort_all(w);
+		if (cmd & TCPACK_CTL_ACCEPT)
+			unpark(w);
+		flush_dirty(w);
+	}
+	w->engine->accepting(w->engine_data, tcpack_worker_may_accept(w));
+	tcpack_worker_publish(w);
+	if (w->stopping && w->stats.conns_now == 0)
+		w->done = true;
 }

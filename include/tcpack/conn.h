@@ -3,15 +3,18 @@
 
 /*
  * One client connection: what it has received, what it is owed, and where it
- * is in its life. Engine-neutral: the engine (io_uring loop, or another)
- * feeds it bytes and events and asks it what to send; the connection never
- * does I/O itself, except getpeername() for logging, and SO_LINGER (and
- * SIOCOUTQ) when it is closed with replies its peer will never take.
+ * is in its life. Engine-neutral: the engine (io_uring loop, or epoll)
+ * feeds it bytes and events, and tcpack_conn_next() says what the engine
+ * does next; the connection never does I/O itself, except getpeername()
+ * for logging, and SO_LINGER (and SIOCOUTQ) when it is closed with replies
+ * its peer will never take.
  *
  * Life:  OPEN ──(server is done: oneshot replied, line too long, drain)──▶
  *        FINISHING ──(output sent; engine shuts down writing)──▶ LINGER
- *        ──(peer's EOF, error or linger timeout)──▶ closed.
- *        OPEN ──(peer's EOF)──▶ PEER_DONE ──(output sent)──▶ closed.
+ *        ──(peer's EOF, error or linger timeout)──▶ DONE.
+ *        OPEN ──(peer's EOF)──▶ PEER_DONE ──(output sent)──▶ DONE.
+ *        any ──(error, timeout, forced stop)──▶ DONE
+ *        ──(the engine closes the fd: tcpack_conn_closing())──▶ CLOSED.
  * LINGER reads and discards until the peer closes, so closing never meets
  * unread data, which would make the kernel reset the connection and throw
  * away replies still in the send queue.
@@ -42,6 +45,15 @@ enum tcpack_conn_phase {
 	TCPACK_CONN_LINGER,
 	TCPACK_CONN_PEER_DONE,
 	TCPACK_CONN_DONE,	/* close now */
+	TCPACK_CONN_CLOSED,	/* the engine is closing it; its slot waits for the engine */
+};
+
+/* What the engine does next for a connection: see tcpack_conn_next(). */
+enum tcpack_conn_next {
+	TCPACK_CONN_NEXT_WAIT,		/* nothing until more I/O completes */
+	TCPACK_CONN_NEXT_SEND,		/* send tcpack_conn_output() (or what is lent) */
+	TCPACK_CONN_NEXT_SHUTDOWN,	/* shut down writing, then tcpack_conn_shut() */
+	TCPACK_CONN_NEXT_CLOSE,		/* close the fd: tcpack_conn_closing() */
 };
 
 struct tcpack_buf {
@@ -77,13 +89,9 @@ struct tcpack_conn {
 	uint64_t msg_start_ms;		/* first byte of the unfinished message, 0 = none */
 	uint64_t linger_start_ms;
 
-	/* Owned by the engine. */
+	/* Owned by the worker (worker.h): its slot, and its place in the lists. */
 	uint32_t slot, gen;
-	uint16_t refs;		/* operations in flight */
-	bool recv_armed, recv_cancelled, send_inflight, closing, dirty;
-	bool recv_bundle;	/* the armed receive asked for bundles */
-	uint32_t lent_bufs;	/* io_uring: provided buffers holding the lent bytes */
-	uint32_t lent_bid;	/* ... the first of them */
+	bool dirty, deferred;
 	uint32_t next_dirty;
 
 	uint32_t held_max;	/* most input held back at once (saturating), for the log */
@@ -106,18 +114,29 @@ void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config 
 		      struct tcpack_stats *stats, const uint64_t *clock);
 
 /**
+ * tcpack_conn_next() - the connection's decision, the one place where it is
+ * taken for every engine: CLOSE once it is DONE (or the peer is done and
+ * nothing is owed), SEND while anything is owed (the engine does nothing
+ * while its own send is still in flight: the bytes stay owed until
+ * tcpack_conn_sent()), SHUTDOWN when the server is finishing and all is
+ * sent, WAIT otherwise (and once CLOSED). Whether to receive is
+ * tcpack_conn_wants_input().
+ */
+enum tcpack_conn_next tcpack_conn_next(const struct tcpack_conn *c);
+
+/**
  * tcpack_conn_closing() - the engine is closing the fd now: log the
- * connection's summary while its peer can still be named. A connection
- * that still owes output, or that a timeout closes while the kernel still
- * holds replies for it, is set to reset (SO_LINGER 0) rather than send a
- * FIN its peer, not reading, would never see. The fd is forgotten (set to
- * -1).
+ * connection's summary (debug level) while its peer can still be named. A
+ * connection that still owes output, or that a timeout closes while the
+ * kernel still holds replies for it, is set to reset (SO_LINGER 0) rather
+ * than send a FIN its peer, not reading, would never see. The phase
+ * becomes CLOSED and the fd is forgotten (set to -1).
  */
 void tcpack_conn_closing(struct tcpack_conn *c);
 
 /**
- * tcpack_conn_deinit() - free what the connection holds and log a summary.
- * Does not close the fd. Safe on a zeroed or already deinitialised conn.
+ * tcpack_conn_deinit() - free what the connection holds. Does not close
+ * the fd. Safe on a zeroed or already deinitialised conn.
  */
 void tcpack_conn_deinit(struct tcpack_conn *c);
 
@@ -143,7 +162,7 @@ bool tcpack_conn_input_lent(struct tcpack_conn *c, size_t len);
 
 /**
  * tcpack_conn_lent_sent() - the engine sent @n of the lent bytes (@data,
- * tcpack_conn_lent long): the rest is copied into the output, ahead of
+ * c->lent bytes long): the rest is copied into the output, ahead of
  * anything owed after it, and the engine may reuse its buffer.
  */
 void tcpack_conn_lent_sent(struct tcpack_conn *c, const uint8_t *data, size_t n);
@@ -166,6 +185,12 @@ bool tcpack_conn_timeout(struct tcpack_conn *c);
 
 /** tcpack_conn_drain() - the server is stopping: finish once owed replies are out. */
 void tcpack_conn_drain(struct tcpack_conn *c);
+
+/**
+ * tcpack_conn_abort() - the server closes the connection now, whatever it
+ * owes (a forced stop): DONE, unless already CLOSED.
+ */
+void tcpack_conn_abort(struct tcpack_conn *c);
 
 /**
  * tcpack_conn_output() - the bytes to send next; 0 when nothing is owed.

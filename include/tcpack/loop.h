@@ -11,7 +11,7 @@
 /*
  * user_data of every SQE, encoded here and nowhere else:
  *   bits 63..56  op
- *   bits 55..40  provided buffer id (reserved for sends out of a buffer)
+ *   bits 55..40  zero
  *   bits 39..20  generation of the connection slot
  *   bits 19..0   connection slot (or listener index, for accepts)
  * A completion whose generation differs from its slot's is stale: the slot
@@ -36,14 +36,13 @@ enum tcpack_op {
 
 struct tcpack_loop_ud {
 	enum tcpack_op op;
-	uint16_t bid;
 	uint32_t gen;
 	uint32_t slot;
 };
 
-static inline uint64_t tcpack_loop_ud_encode(enum tcpack_op op, uint32_t slot, uint32_t gen, uint16_t bid)
+static inline uint64_t tcpack_loop_ud_encode(enum tcpack_op op, uint32_t slot, uint32_t gen)
 {
-	return (uint64_t)op << 56 | (uint64_t)bid << 40 |
+	return (uint64_t)op << 56 |
 	       (uint64_t)(gen & TCPACK_UD_GEN_MASK) << TCPACK_UD_SLOT_BITS |
 	       (slot & TCPACK_UD_SLOT_MAX);
 }
@@ -52,7 +51,6 @@ static inline struct tcpack_loop_ud tcpack_loop_ud_decode(uint64_t ud)
 {
 	return (struct tcpack_loop_ud){
 		.op = (enum tcpack_op)(ud >> 56),
-		.bid = (uint16_t)(ud >> 40),
 		.gen = (uint32_t)(ud >> TCPACK_UD_SLOT_BITS) & TCPACK_UD_GEN_MASK,
 		.slot = (uint32_t)ud & TCPACK_UD_SLOT_MAX,
 	};

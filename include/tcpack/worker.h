@@ -4,9 +4,12 @@
 /*
  * What every engine's worker shares, whatever drives its I/O: the table of
  * connection slots, the configuration its new connections get, counters,
- * the timer wheel, and the control channel from the supervisor (drain,
- * force, reload) — so the io_uring and epoll engines differ only in how
- * they move bytes.
+ * the timer wheel, the control channel from the supervisor (drain, force,
+ * reload), and the connection policy: after each batch of I/O,
+ * tcpack_worker_end_batch() asks every connection that changed what it
+ * needs next (tcpack_conn_next()) and has the engine do it through the
+ * operations of struct tcpack_engine. So the io_uring and epoll engines
+ * differ only in how they move bytes.
  *
  * Threading: a worker and everything in it belongs to one thread. The
  * supervisor talks to it only through struct tcpack_worker_ctl.
@@ -49,6 +52,14 @@ enum {
 	TCPACK_CTL_ACCEPT = 1u << 3,	/* below max-connections again: accept */
 };
 
+/* A worker's life, as the supervisor sees it in ctl->state. */
+enum tcpack_worker_state {
+	TCPACK_WORKER_STARTING = 0,
+	TCPACK_WORKER_SERVING = 1,	/* accepts armed */
+	TCPACK_WORKER_DONE = 2,		/* drained and returned */
+	/* a negative errno: failed */
+};
+
 /* Written by one side, read by the other; see each member. */
 struct tcpack_worker_ctl {
 	int efd;				/* eventfd: supervisor → worker wake-up */
@@ -58,7 +69,7 @@ struct tcpack_worker_ctl {
 	/* worker → supervisor */
 	_Atomic uint64_t heartbeat_ms;		/* the worker's loop ran then */
 	_Atomic uint64_t snap[6];		/* struct tcpack_stats, published each tick */
-	_Atomic int state;			/* 0 starting, 1 serving, -errno failed, 2 done */
+	_Atomic int state;			/* enum tcpack_worker_state, or -errno */
 };
 
 /* What all workers share: read-only after start, but for the counter. */
@@ -74,17 +85,23 @@ struct tcpack_shared {
 	int done_efd;				/* eventfd: worker → supervisor */
 };
 
+struct tcpack_engine;
+
 struct tcpack_worker {
 	unsigned int id;
 	struct tcpack_shared *shared;
 	struct tcpack_worker_ctl *ctl;
 	const struct tcpack_config *cfg;	/* for new connections */
+	const struct tcpack_engine *engine;	/* set before it runs */
+	void *engine_data;
 
 	struct tcpack_conn *conns;
 	uint32_t nslots;
 	uint32_t *free_slots;
 	uint32_t nfree;
 	uint32_t dirty;				/* head of the dirty list */
+	uint32_t *deferred;			/* slots to look at after the next wait */
+	uint32_t ndeferred;
 
 	struct tcpack_timer_wheel wheel;
 	uint64_t now_ms;
@@ -96,8 +113,59 @@ struct tcpack_worker {
 
 	bool at_limit;
 	uint64_t accept_retry_ms;		/* backing off after EMFILE & co */
+	bool ctl_pending;			/* commands wait: act after this batch */
 	bool stopping, drained, forced, done;
 };
+
+/* Engines: run one worker until it finished draining. */
+struct tcpack_engine {
+	const char *name;
+	/*
+	 * Can this process serve with the engine at all? Asked once, before
+	 * any worker starts, of what the kernel does (never of its version).
+	 * Return: 0, or -ENOSYS/-EPERM (refused) or -EOPNOTSUPP (too old) with
+	 * the reason in @err; other -errno for other failures.
+	 */
+	int (*probe)(char *err);
+	/* Set up; -ENOSYS/-EPERM when the kernel refuses the engine. */
+	int (*setup)(struct tcpack_worker *w, void **ret, char *err);
+	/*
+	 * Serve: arm accepts, set ctl->state to TCPACK_WORKER_SERVING, wait
+	 * for I/O and hand it to the worker and its connections, call
+	 * tcpack_worker_end_batch() after each batch, until w->done.
+	 * Return: 0 or -errno.
+	 */
+	int (*run)(void *engine);
+	void (*free)(void *engine);
+
+	/* What the worker's policy asks of the engine, for one connection. */
+	/* A new connection took a slot: start watching it. Return: 0 or -errno. */
+	int (*attach)(void *engine, struct tcpack_conn *c);
+	/*
+	 * Send what it owes (tcpack_conn_output(), or its lent bytes);
+	 * nothing while a send of it is in flight. Return: true when the send
+	 * finished already (all of it went, or it failed), so the worker may
+	 * decide again at once; false when it completes later.
+	 */
+	bool (*send)(void *engine, struct tcpack_conn *c);
+	/*
+	 * Receive as tcpack_conn_wants_input() says (arm, cancel, or read).
+	 * Return: true when input (or the peer's end, or an error) reached
+	 * the connection now, so the worker decides again; false when
+	 * receiving completes later.
+	 */
+	bool (*receive)(void *engine, struct tcpack_conn *c);
+	/*
+	 * Close it: tcpack_conn_closing(), then, once no operation of the
+	 * engine refers to it any more, tcpack_worker_conn_closed().
+	 */
+	void (*close)(void *engine, struct tcpack_conn *c);
+	/* Accept new connections, or stop accepting, as @want says. */
+	void (*accepting)(void *engine, bool want);
+};
+
+extern const struct tcpack_engine tcpack_engine_uring;
+extern const struct tcpack_engine tcpack_engine_epoll;
 
 uint64_t tcpack_worker_now_ms(void);
 
@@ -116,31 +184,47 @@ int tcpack_worker_init(struct tcpack_worker *w, unsigned int id, struct tcpack_s
 void tcpack_worker_deinit(struct tcpack_worker *w);
 
 /**
- * tcpack_worker_conn_new() - a slot for a freshly accepted @fd, or NULL when
- * over max-connections or stopping (the caller closes @fd then).
+ * tcpack_worker_accepted() - the engine accepted @fd: it takes a slot (and
+ * the engine's attach()), or, over max-connections, waits parked in order
+ * until a slot frees; closed when stopping or when TCPACK_PARKED_MAX
+ * already wait.
  */
-struct tcpack_conn *tcpack_worker_conn_new(struct tcpack_worker *w, int fd);
+void tcpack_worker_accepted(struct tcpack_worker *w, int fd);
 
 /**
- * tcpack_worker_park() - keep @fd, accepted while over max-connections,
- * until tcpack_worker_unpark() hands it out; closes it when stopping or
- * when TCPACK_PARKED_MAX already wait.
+ * tcpack_worker_conn_closed() - the engine closed @c and nothing refers to
+ * it any more: its slot is free, and goes to the longest-parked connection.
  */
-void tcpack_worker_park(struct tcpack_worker *w, int fd);
+void tcpack_worker_conn_closed(struct tcpack_worker *w, struct tcpack_conn *c);
 
-/** tcpack_worker_unpark() - the longest-waiting parked fd if a slot is free now, else -1. */
-int tcpack_worker_unpark(struct tcpack_worker *w);
-
-/** tcpack_worker_conn_free() - release a slot once nothing refers to it. */
-void tcpack_worker_conn_free(struct tcpack_worker *w, struct tcpack_conn *c);
-
+/** tcpack_worker_mark_dirty() - look at @c after this batch. */
 void tcpack_worker_mark_dirty(struct tcpack_worker *w, struct tcpack_conn *c);
 
-/** tcpack_worker_next_dirty() - pop one dirty connection, NULL when none. */
-struct tcpack_conn *tcpack_worker_next_dirty(struct tcpack_worker *w);
+/**
+ * tcpack_worker_defer() - look at @c again after the next wait, not in this
+ * batch: it has more input than one turn may take (fairness).
+ */
+void tcpack_worker_defer(struct tcpack_worker *w, struct tcpack_conn *c);
+
+/** tcpack_worker_has_deferred() - the engine must not block in its next wait. */
+static inline bool tcpack_worker_has_deferred(const struct tcpack_worker *w)
+{
+	return w->ndeferred != 0;
+}
+
+/** tcpack_worker_received() - input reached @c: its idle timer starts over. */
+void tcpack_worker_received(struct tcpack_worker *w, struct tcpack_conn *c);
 
 /** tcpack_worker_arm_timer() - (re)arm @c's idle or linger timer from now. */
 void tcpack_worker_arm_timer(struct tcpack_worker *w, struct tcpack_conn *c);
+
+/**
+ * tcpack_worker_end_batch() - after each batch of I/O: every connection that
+ * changed is looked at once (tcpack_conn_next(), the engine's send,
+ * receive and close), then the supervisor's commands are acted on, accepts
+ * armed or paused, counters published; w->done once drained.
+ */
+void tcpack_worker_end_batch(struct tcpack_worker *w);
 
 /**
  * tcpack_worker_tick() - expire timers (connections marked dirty), publish
@@ -161,36 +245,13 @@ unsigned int tcpack_worker_room(const struct tcpack_worker *w);
 bool tcpack_worker_may_accept(struct tcpack_worker *w);
 
 /**
- * tcpack_worker_control() - act on the supervisor's commands: reload takes
- * the new configuration, drain marks every connection, force returns true
- * so the engine closes every connection. Sets w->stopping.
- *
- * Return: TCPACK_CTL_* bits that the engine must act on (FORCE, DRAIN).
- */
-unsigned int tcpack_worker_control(struct tcpack_worker *w);
-
-/**
  * tcpack_worker_control_seen() - the control eventfd fired: stop accepting
- * at once if a drain is asked for. The rest waits for
- * tcpack_worker_control() after the batch's I/O.
+ * at once if a drain is asked for. The commands themselves (reload, drain,
+ * force, accept) are acted on by tcpack_worker_end_batch(), after the
+ * batch's I/O, so input that completed in the same batch counts as
+ * received before a drain.
  */
 void tcpack_worker_control_seen(struct tcpack_worker *w);
 
-/** tcpack_worker_finished() - stopping and no connection left: the engine may return. */
-bool tcpack_worker_finished(struct tcpack_worker *w);
-
 /** tcpack_worker_publish() - copy counters to ctl for the supervisor. */
 void tcpack_worker_publish(struct tcpack_worker *w);
-
-/* Engines: run one worker until it finished draining. */
-struct tcpack_engine {
-	const char *name;
-	/* Set up; -ENOSYS/-EPERM when the kernel refuses the engine. */
-	int (*setup)(struct tcpack_worker *w, void **ret, char *err);
-	/* Serve: arm accepts, set ctl->state to 1, loop. Return: 0 or -errno. */
-	int (*run)(void *engine);
-	void (*free)(void *engine);
-};
-
-extern const struct tcpack_engine tcpack_engine_uring;
-extern const struct tcpack_engine tcpack_engine_epoll;

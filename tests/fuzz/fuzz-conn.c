@@ -3,10 +3,10 @@
  * The whole connection state machine in line mode, driven without an engine
  * the way tests/unit/test-conn.c drives it, by a program the fuzzer writes:
  * receive chunks, start a send of what tcpack_conn_output() offers, finish it
- * short, the peer's EOF, the server's drain, the engine's flush (shut down
- * writing when finishing, close when the peer is done and nothing is owed),
- * and the clock moving on. Then the engine's ending: send everything, deliver
- * EOF, until the connection would be closed.
+ * short, the peer's EOF, the server's drain, the worker's decision after a
+ * batch (tcpack_conn_next(), as both engines take it: shut down writing,
+ * close), and the clock moving on. Then the engine's ending: send
+ * everything, deliver EOF, until tcpack_conn_next() says close.
  *
  * Checked on the way: a range handed out for sending stays unchanged until
  * it is sent, even while more input arrives; the output owed stays within
@@ -225,16 +225,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			tcpack_conn_drain(&c);
 			TRACE("drain (phase %d)\n", c.phase);
-		} else if (op <= 14) {		/* the engine's flush */
-			const uint8_t *p;
-
-			if (!sending && !c.lent && !tcpack_conn_output(&c, &p)) {
-				if (c.phase == TCPACK_CONN_FINISHING)
-					tcpack_conn_shut(&c);
-				else if (c.phase == TCPACK_CONN_PEER_DONE)
-					closed = true;
-				TRACE("flush (phase %d)\n", c.phase);
+		} else if (op <= 14) {		/* the worker's decision after a batch */
+			switch (tcpack_conn_next(&c)) {
+			case TCPACK_CONN_NEXT_SHUTDOWN:
+				FUZZ_ASSERT(!sending);	/* nothing owed, so nothing in flight */
+				tcpack_conn_shut(&c);
+				break;
+			case TCPACK_CONN_NEXT_CLOSE:
+				closed = true;
+				break;
+			case TCPACK_CONN_NEXT_SEND:		/* the ops above start sends */
+			case TCPACK_CONN_NEXT_WAIT:
+				break;
 			}
+			TRACE("flush (phase %d)\n", c.phase);
 		} else {			/* time passes; the worker's timer fires */
 			uint64_t at;
 
@@ -285,27 +289,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sending = false;
 			continue;
 		}
-		if ((n = tcpack_conn_output(&c, &p))) {
+		switch (tcpack_conn_next(&c)) {
+		case TCPACK_CONN_NEXT_SEND:
+			n = tcpack_conn_output(&c, &p);
+			FUZZ_ASSERT(n);		/* owed, nothing lent: it is all in the output */
 			append(&out, p, n);
 			tcpack_conn_sent(&c, n);
-			continue;
-		}
-		switch (c.phase) {
-		case TCPACK_CONN_OPEN:
-			FUZZ_ASSERT(!eof_seen);		/* EOF moves an open connection on */
-			eof_seen = true;
-			tcpack_conn_eof(&c);
 			break;
-		case TCPACK_CONN_FINISHING:
+		case TCPACK_CONN_NEXT_SHUTDOWN:
 			tcpack_conn_shut(&c);
 			break;
-		case TCPACK_CONN_LINGER:
+		case TCPACK_CONN_NEXT_CLOSE:
+			closed = true;
+			break;
+		case TCPACK_CONN_NEXT_WAIT:
+			/* Open or lingering: the peer closes. EOF moves an open connection on. */
+			FUZZ_ASSERT(c.phase == TCPACK_CONN_OPEN || c.phase == TCPACK_CONN_LINGER);
+			if (c.phase == TCPACK_CONN_OPEN)
+				FUZZ_ASSERT(!eof_seen);
 			eof_seen = true;
 			tcpack_conn_eof(&c);
-			break;
-		case TCPACK_CONN_PEER_DONE:
-		case TCPACK_CONN_DONE:
-			closed = true;
 			break;
 		}
 	}

@@ -240,7 +240,7 @@ static int set_key(struct tcpack_config *c, const struct key *k, const char *val
 
 	case T_ENGINE:
 		if (strcmp(value, "auto") == 0)
-			c->engine = TCPACK_ENGINE_AUTO;
+			c->engine = TCPACK_ENGINE_CHOICE_AUTO;
 		else if (strcmp(value, "uring") == 0 || strcmp(value, "io_uring") == 0)
 			c->engine = TCPACK_ENGINE_CHOICE_URING;
 		else if (strcmp(value, "epoll") == 0)

@@ -325,11 +325,10 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 		/*
 		 * Receive bundles: one completion, and one sock_recvmsg()
 		 * with one window update, for all the buffers a receive
-		 * fills. On a 2-core machine that took the server's CPU per
-		 * MiB to 0.35-0.6x on one 128 KiB stream and 0.8x on 64 KiB
-		 * echo, per 4 KiB line to 0.75x; 128 B lines: no change.
-		 * Probed from the ring's features, never the kernel version;
-		 * the hook turns them off for the tests' second run.
+		 * fills, which pays on bulk input and costs nothing on small
+		 * messages (bench/notes.md). Probed from the ring's
+		 * features, never the kernel version; the hook turns them
+		 * off for the tests' second run.
 		 */
 		l->bundle = (p.features & IORING_FEAT_RECVSEND_BUNDLE) &&
 			    !ring_hook("nobundle");
@@ -340,15 +339,15 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 			    l->bundle ? "on" : "off", l->w->id);
 		l->ring_registered = io_uring_register_ring_fd(&l->ring) == 1;
 		/*
-		 * Off unless asked for: on a 2-core machine with closed-loop
-		 * clients it cost throughput and CPU per request (see
-		 * docs/BENCHMARKS.md); kept, measurable, for other loads.
+		 * Off unless asked for: with closed-loop clients it cost
+		 * throughput and CPU per request (bench/notes.md); kept,
+		 * measurable, for other loads.
 		 */
 		l->batch_wait = (l->ring.features & IORING_FEAT_MIN_TIMEOUT) && ring_hook("batch");
 		/*
-		 * Echo from the receive buffers (see lend()): server CPU per
-		 * 64 KiB message 0.77x with 50 clients on a 2-core machine,
-		 * 128 B: 0.95x. The hook turns it off for measuring.
+		 * Echo from the receive buffers (see lend()), which saves the
+		 * copy that large echoed messages spend most on
+		 * (bench/notes.md). The hook turns it off for measuring.
 		 */
 		l->lend = !ring_hook("nolend");
 		return 0;
@@ -569,8 +568,8 @@ static bool loop_send(void *engine, struct tcpack_conn *c)
  * that wait, a busy worker takes fewer, and no worker holds more accepts in
  * flight than it has room for. IORING_ACCEPT_POLL_FIRST skips the attempt
  * at submission, which would only find the queue empty while taking the
- * listening socket's lock the other workers accept under (8 % of the CPU
- * per connection in oneshot with two workers).
+ * listening socket's lock the other workers accept under (a cost that
+ * shows in oneshot profiles with two workers, bench/notes.md).
  */
 static void arm_accepts(struct tcpack_loop *l)
 {

@@ -351,7 +351,7 @@ static int pick_engine(struct server *s, char *err)
 		s->engine = &tcpack_engine_uring;
 		return 0;
 	}
-	if (s->cur.engine == TCPACK_ENGINE_AUTO && (r == -ENOSYS || r == -EPERM || r == -EOPNOTSUPP)) {
+	if (s->cur.engine == TCPACK_ENGINE_CHOICE_AUTO && (r == -ENOSYS || r == -EPERM || r == -EOPNOTSUPP)) {
 		tcpack_logf(LOG_WARNING, "io_uring is not available: %s; serving with the epoll engine", why);
 		s->engine = &tcpack_engine_epoll;
 		return 0;

@@ -25,7 +25,7 @@ enum tcpack_mode {
 };
 
 enum tcpack_engine_choice {
-	TCPACK_ENGINE_AUTO,
+	TCPACK_ENGINE_CHOICE_AUTO,
 	TCPACK_ENGINE_CHOICE_URING,
 	TCPACK_ENGINE_CHOICE_EPOLL,
 };
@@ -59,7 +59,7 @@ struct tcpack_config {
 	enum tcpack_engine_choice engine;
 	char config_path[4096];		/* file read, "" when none */
 
-	/* private to config.c */
+	/* set by tcpack_config_from_args(): --listen was given on the command line */
 	bool listen_set_by_args;
 };
 

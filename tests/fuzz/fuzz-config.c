@@ -63,7 +63,7 @@ static void check_valid(const struct tcpack_config *c)
 	FUZZ_ASSERT((c->buffer_count & (c->buffer_count - 1)) == 0);
 	FUZZ_ASSERT(c->buffer_size >= 512 && c->buffer_size <= (1u << 20));
 	FUZZ_ASSERT(c->threads <= TCPACK_THREADS_MAX);
-	FUZZ_ASSERT(c->engine >= TCPACK_ENGINE_AUTO && c->engine <= TCPACK_ENGINE_CHOICE_EPOLL);
+	FUZZ_ASSERT(c->engine >= TCPACK_ENGINE_CHOICE_AUTO && c->engine <= TCPACK_ENGINE_CHOICE_EPOLL);
 }
 
 static void check_error_text(const char *err)

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn-fixture.h"
 #include "fuzz-input.h"
 #include "tcpack/config.h"
 #include "tcpack/conn.h"
@@ -95,11 +96,11 @@ static struct reference frame(const uint8_t *s, size_t n, size_t max)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_input in = { data, size };
-	static struct tcpack_config cfg;
-	struct tcpack_stats stats = { 0 };
-	struct tcpack_conn c = { 0 };
+	static struct conn_fixture f;
+	struct tcpack_config *cfg = &f.cfg;
+	struct tcpack_stats *stats = &f.stats;
+	struct tcpack_conn *c = &f.conn;
 	struct growing stream = { 0 }, out = { 0 }, lent = { 0 };
-	uint64_t now = 1000;
 	const uint8_t *tx = NULL;
 	uint8_t *tx_copy = NULL;
 	size_t tx_len = 0, max_extra, pos, k;
@@ -109,40 +110,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct reference ref, at_drain = { 0 };
 	uint8_t b;
 
-	tcpack_config_init(&cfg);
-	cfg.mode = TCPACK_MODE_LINE;
-	cfg.max_message = 1 + fuzz_u8(&in);
+	conn_fixture_config(&f, TCPACK_MODE_LINE);
+	cfg->max_message = 1 + fuzz_u8(&in);
 	b = fuzz_u8(&in);
-	cfg.reply_len = b < 240 ? 1 + b % 16 : (size_t)(b - 239) * 256;	/* up to 4096 */
-	for (size_t i = 0; i < cfg.reply_len; i++)
-		cfg.reply[i] = (uint8_t)('a' + i % 26);
+	cfg->reply_len = b < 240 ? 1 + b % 16 : (size_t)(b - 239) * 256;	/* up to 4096 */
+	for (size_t i = 0; i < cfg->reply_len; i++)
+		cfg->reply[i] = (uint8_t)('a' + i % 26);
 	b = fuzz_u8(&in);
-	cfg.error_reply_len = b % 32;	/* may be empty */
+	cfg->error_reply_len = b % 32;	/* may be empty */
 	echo = b & 0x80;
-	cfg.mode = echo ? TCPACK_MODE_ECHO : TCPACK_MODE_LINE;
-	for (size_t i = 0; i < cfg.error_reply_len; i++)
-		cfg.error_reply[i] = (uint8_t)('A' + i % 26);
-	cfg.max_pending = 4096 + (size_t)fuzz_u8(&in) * 16;	/* the smallest allowed, and up */
-	cfg.log_data_max = fuzz_u8(&in);
-	cfg.idle_timeout_ms = (uint64_t)fuzz_u8(&in) * 100;
-	cfg.message_timeout_ms = (uint64_t)fuzz_u8(&in) * 100;
-	max_extra = cfg.reply_len > cfg.error_reply_len ? cfg.reply_len : cfg.error_reply_len;
+	cfg->mode = echo ? TCPACK_MODE_ECHO : TCPACK_MODE_LINE;
+	for (size_t i = 0; i < cfg->error_reply_len; i++)
+		cfg->error_reply[i] = (uint8_t)('A' + i % 26);
+	cfg->max_pending = 4096 + (size_t)fuzz_u8(&in) * 16;	/* the smallest allowed, and up */
+	cfg->log_data_max = fuzz_u8(&in);
+	cfg->idle_timeout_ms = (uint64_t)fuzz_u8(&in) * 100;
+	cfg->message_timeout_ms = (uint64_t)fuzz_u8(&in) * 100;
+	max_extra = cfg->reply_len > cfg->error_reply_len ? cfg->reply_len : cfg->error_reply_len;
 	if (echo)
 		max_extra = 1000;	/* recv_burst, below */
 
 	if (trace < 0)
 		trace = getenv("TCPACK_FUZZ_TRACE") != NULL;
 	TRACE("%s: max_message %zu reply_len %zu error_reply_len %zu max_pending %zu log_data_max %zu idle %llu message %llu\n",
-	      echo ? "echo" : "line", cfg.max_message, cfg.reply_len, cfg.error_reply_len,
-	      cfg.max_pending, cfg.log_data_max,
-	      (unsigned long long)cfg.idle_timeout_ms, (unsigned long long)cfg.message_timeout_ms);
+	      echo ? "echo" : "line", cfg->max_message, cfg->reply_len, cfg->error_reply_len,
+	      cfg->max_pending, cfg->log_data_max,
+	      (unsigned long long)cfg->idle_timeout_ms, (unsigned long long)cfg->message_timeout_ms);
 	tcpack_log_setup(LOG_DEBUG, 1);
-	tcpack_conn_init(&c, -1, &cfg, &stats, &now);
+	conn_fixture_open(&f);
 	/*
 	 * The engine's promise on input past max-pending; receives here come
 	 * whenever the fuzzer says, so held-back input may outgrow it too.
 	 */
-	c.recv_burst = 1000;
+	c->recv_burst = 1000;
 
 	while (fuzz_left(&in) && !closed) {
 		uint8_t op = fuzz_u8(&in) % 16;
@@ -151,15 +151,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t n;
 			uint8_t *p = fuzz_bytes(&in, 1 + (size_t)fuzz_u8(&in), &n);
 
-			bool want = tcpack_conn_wants_input(&c);
+			bool want = tcpack_conn_wants_input(c);
 
 			/* Echo: the engine's flow control decides whether it arrives. */
-			if (echo && n && !eof_seen && !want && burst + n > c.recv_burst)
+			if (echo && n && !eof_seen && !want && burst + n > c->recv_burst)
 				n = 0;
 			if (echo && n && !eof_seen)
 				burst = want ? n : burst + n;
 			if (n && !eof_seen && echo && op >= 3 && !sending &&
-			    tcpack_conn_input_lent(&c, n)) {
+			    tcpack_conn_input_lent(c, n)) {
 				append(&stream, p, n);
 				append(&lent, p, n);
 				TRACE("input %zu bytes, lent (%zu lent)\n", n, lent.len);
@@ -168,13 +168,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				for (size_t i = 0; trace && i < n; i++)
 					fprintf(stderr, p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\' ? "%c" : "\\x%02x", p[i]);
 				if (trace)
-					fprintf(stderr, "\" (phase %d)\n", c.phase);
+					fprintf(stderr, "\" (phase %d)\n", c->phase);
 				append(&stream, p, n);
-				tcpack_conn_input(&c, p, n);
+				tcpack_conn_input(c, p, n);
 			}
 			free(p);
 		} else if (op <= 7) {		/* the engine starts a send */
-			if (!sending && c.lent) {
+			if (!sending && c->lent) {
 				tx = lent.data;
 				tx_len = lent.len;
 				free(tx_copy);
@@ -183,7 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				memcpy(tx_copy, tx, tx_len);
 				sending = sending_lent = true;
 				TRACE("send of lent bytes starts: %zu bytes\n", tx_len);
-			} else if (!sending && (tx_len = tcpack_conn_output(&c, &tx))) {
+			} else if (!sending && (tx_len = tcpack_conn_output(c, &tx))) {
 				free(tx_copy);
 				tx_copy = malloc(tx_len);
 				FUZZ_ASSERT(tx_copy);
@@ -197,39 +197,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 				FUZZ_ASSERT(memcmp(tx, tx_copy, tx_len) == 0);
 				append(&out, tx, n);
-				tcpack_conn_lent_sent(&c, tx, n);
+				tcpack_conn_lent_sent(c, tx, n);
 				lent.len = 0;
 				sending = sending_lent = false;
-				TRACE("lent sent %zu (phase %d)\n", n, c.phase);
+				TRACE("lent sent %zu (phase %d)\n", n, c->phase);
 			} else if (sending) {
 				size_t n = 1 + fuzz_u16(&in) % tx_len;
 
 				FUZZ_ASSERT(memcmp(tx, tx_copy, tx_len) == 0);
 				append(&out, tx, n);
-				tcpack_conn_sent(&c, n);
+				tcpack_conn_sent(c, n);
 				sending = false;
-				TRACE("sent %zu (phase %d)\n", n, c.phase);
+				TRACE("sent %zu (phase %d)\n", n, c->phase);
 			}
 		} else if (op == 11) {		/* the peer's EOF (again, for a lingering recv) */
-			if (!eof_seen || c.phase == TCPACK_CONN_LINGER) {
+			if (!eof_seen || c->phase == TCPACK_CONN_LINGER) {
 				eof_seen = true;
-				tcpack_conn_eof(&c);
-				TRACE("eof (phase %d)\n", c.phase);
+				tcpack_conn_eof(c);
+				TRACE("eof (phase %d)\n", c->phase);
 			}
 		} else if (op == 12) {		/* the server drains */
 			if (!drained) {
 				drained = true;
 				stream_at_drain = stream.len;
-				at_drain = frame(stream.data, stream.len, cfg.max_message);
+				at_drain = frame(stream.data, stream.len, cfg->max_message);
 				under_way_at_drain = stream.len && stream.data[stream.len - 1] != '\n';
 			}
-			tcpack_conn_drain(&c);
-			TRACE("drain (phase %d)\n", c.phase);
+			tcpack_conn_drain(c);
+			TRACE("drain (phase %d)\n", c->phase);
 		} else if (op <= 14) {		/* the worker's decision after a batch */
-			switch (tcpack_conn_next(&c)) {
+			switch (tcpack_conn_next(c)) {
 			case TCPACK_CONN_NEXT_SHUTDOWN:
 				FUZZ_ASSERT(!sending);	/* nothing owed, so nothing in flight */
-				tcpack_conn_shut(&c);
+				tcpack_conn_shut(c);
 				break;
 			case TCPACK_CONN_NEXT_CLOSE:
 				closed = true;
@@ -238,29 +238,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			case TCPACK_CONN_NEXT_WAIT:
 				break;
 			}
-			TRACE("flush (phase %d)\n", c.phase);
+			TRACE("flush (phase %d)\n", c->phase);
 		} else {			/* time passes; the worker's timer fires */
 			uint64_t at;
 
-			now += (uint64_t)fuzz_u8(&in) * 50;
-			at = tcpack_conn_deadline(&c);
-			if (at && now >= at) {
-				bool fired = tcpack_conn_timeout(&c);
+			f.now += (uint64_t)fuzz_u8(&in) * 50;
+			at = tcpack_conn_deadline(c);
+			if (at && f.now >= at) {
+				bool fired = tcpack_conn_timeout(c);
 
 				FUZZ_ASSERT(fired);
-				timed_out = c.phase == TCPACK_CONN_DONE;
+				timed_out = c->phase == TCPACK_CONN_DONE;
 			}
-			TRACE("clock %llu (phase %d)\n", (unsigned long long)now, c.phase);
+			TRACE("clock %llu (phase %d)\n", (unsigned long long)f.now, c->phase);
 		}
-		if (c.phase == TCPACK_CONN_DONE)
+		if (c->phase == TCPACK_CONN_DONE)
 			closed = true;
-		FUZZ_ASSERT(tcpack_conn_pending(&c) < cfg.max_pending + max_extra);
+		FUZZ_ASSERT(tcpack_conn_pending(c) < cfg->max_pending + max_extra);
 		/* No buffer is ever larger than what it can have to hold. */
-		FUZZ_ASSERT(c.tx.cap < cfg.max_pending + max_extra && c.queue.cap < cfg.max_pending + max_extra);
-		FUZZ_ASSERT(c.partial.cap <= cfg.log_data_max);
-		FUZZ_ASSERT(c.lent == lent.len);
-		if (c.phase == TCPACK_CONN_OPEN && tcpack_conn_pending(&c) >= cfg.max_pending)
-			FUZZ_ASSERT(!tcpack_conn_wants_input(&c));
+		FUZZ_ASSERT(c->tx.cap < cfg->max_pending + max_extra && c->queue.cap < cfg->max_pending + max_extra);
+		FUZZ_ASSERT(c->partial.cap <= cfg->log_data_max);
+		FUZZ_ASSERT(c->lent == lent.len);
+		if (c->phase == TCPACK_CONN_OPEN && tcpack_conn_pending(c) >= cfg->max_pending)
+			FUZZ_ASSERT(!tcpack_conn_wants_input(c));
 	}
 
 	/* The engine's ending: send all that is owed, deliver EOF, until it would close. */
@@ -269,7 +269,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t n;
 
 		FUZZ_ASSERT(guard < 1000000);
-		if (c.lent && !sending) {
+		if (c->lent && !sending) {
 			tx = lent.data;
 			tx_len = lent.len;
 			sending = sending_lent = true;
@@ -277,7 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (sending && sending_lent) {
 			append(&out, tx, tx_len);
-			tcpack_conn_lent_sent(&c, tx, tx_len);
+			tcpack_conn_lent_sent(c, tx, tx_len);
 			lent.len = 0;
 			sending = sending_lent = false;
 			continue;
@@ -285,39 +285,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sending) {
 			FUZZ_ASSERT(memcmp(tx, tx_copy, tx_len) == 0);
 			append(&out, tx, tx_len);
-			tcpack_conn_sent(&c, tx_len);
+			tcpack_conn_sent(c, tx_len);
 			sending = false;
 			continue;
 		}
-		switch (tcpack_conn_next(&c)) {
+		switch (tcpack_conn_next(c)) {
 		case TCPACK_CONN_NEXT_SEND:
-			n = tcpack_conn_output(&c, &p);
+			n = tcpack_conn_output(c, &p);
 			FUZZ_ASSERT(n);		/* owed, nothing lent: it is all in the output */
 			append(&out, p, n);
-			tcpack_conn_sent(&c, n);
+			tcpack_conn_sent(c, n);
 			break;
 		case TCPACK_CONN_NEXT_SHUTDOWN:
-			tcpack_conn_shut(&c);
+			tcpack_conn_shut(c);
 			break;
 		case TCPACK_CONN_NEXT_CLOSE:
 			closed = true;
 			break;
 		case TCPACK_CONN_NEXT_WAIT:
 			/* Open or lingering: the peer closes. EOF moves an open connection on. */
-			FUZZ_ASSERT(c.phase == TCPACK_CONN_OPEN || c.phase == TCPACK_CONN_LINGER);
-			if (c.phase == TCPACK_CONN_OPEN)
+			FUZZ_ASSERT(c->phase == TCPACK_CONN_OPEN || c->phase == TCPACK_CONN_LINGER);
+			if (c->phase == TCPACK_CONN_OPEN)
 				FUZZ_ASSERT(!eof_seen);
 			eof_seen = true;
-			tcpack_conn_eof(&c);
+			tcpack_conn_eof(c);
 			break;
 		}
 	}
 	TRACE("closed: %zu bytes out, %llu messages, timed out %d\n", out.len,
-	      (unsigned long long)stats.messages, timed_out);
+	      (unsigned long long)stats->messages, timed_out);
 	/* Closed normally: nothing owed, nothing held back. */
 	if (!timed_out) {
-		FUZZ_ASSERT(tcpack_conn_pending(&c) == 0);
-		FUZZ_ASSERT(c.stash.len == c.stash.off);
+		FUZZ_ASSERT(tcpack_conn_pending(c) == 0);
+		FUZZ_ASSERT(c->stash.len == c->stash.off);
 	}
 
 	if (echo) {
@@ -326,24 +326,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (!out.len || memcmp(out.data, stream.data, out.len) == 0));	/* NULL + 0 */
 		if (!timed_out)
 			FUZZ_ASSERT(out.len == (drained ? stream_at_drain : stream.len));
-		FUZZ_ASSERT(stats.bytes_in == stream.len);
-		FUZZ_ASSERT(stats.bytes_out == out.len);
+		FUZZ_ASSERT(stats->bytes_in == stream.len);
+		FUZZ_ASSERT(stats->bytes_out == out.len);
 		goto done;
 	}
 
 	/* The output: k replies, then error-reply or nothing. */
-	for (pos = 0, k = 0; pos + cfg.reply_len <= out.len &&
-	     memcmp(out.data + pos, cfg.reply, cfg.reply_len) == 0; pos += cfg.reply_len)
+	for (pos = 0, k = 0; pos + cfg->reply_len <= out.len &&
+	     memcmp(out.data + pos, cfg->reply, cfg->reply_len) == 0; pos += cfg->reply_len)
 		k++;
 	/* A timeout may cut the last reply short. */
 	FUZZ_ASSERT(pos == out.len ||
-		    (out.len - pos <= cfg.error_reply_len &&
-		     memcmp(out.data + pos, cfg.error_reply, out.len - pos) == 0) ||
-		    (timed_out && memcmp(out.data + pos, cfg.reply, out.len - pos) == 0));
-	bool error_sent = cfg.error_reply_len && out.len - pos == cfg.error_reply_len &&
-			  memcmp(out.data + pos, cfg.error_reply, cfg.error_reply_len) == 0;
+		    (out.len - pos <= cfg->error_reply_len &&
+		     memcmp(out.data + pos, cfg->error_reply, out.len - pos) == 0) ||
+		    (timed_out && memcmp(out.data + pos, cfg->reply, out.len - pos) == 0));
+	bool error_sent = cfg->error_reply_len && out.len - pos == cfg->error_reply_len &&
+			  memcmp(out.data + pos, cfg->error_reply, cfg->error_reply_len) == 0;
 
-	ref = frame(stream.data, stream.len, cfg.max_message);
+	ref = frame(stream.data, stream.len, cfg->max_message);
 	size_t answerable = ref.too_long < ref.complete ? ref.too_long : ref.complete;
 
 	FUZZ_ASSERT(k <= answerable);
@@ -357,22 +357,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t owed = drained ? at_drain.complete + under_way_at_drain : SIZE_MAX;
 
 		FUZZ_ASSERT(pos == out.len || error_sent);	/* no cut reply */
-		FUZZ_ASSERT(stats.messages == k);
+		FUZZ_ASSERT(stats->messages == k);
 		if (ref.too_long < owed) {
 			FUZZ_ASSERT(k == ref.too_long);
-			FUZZ_ASSERT(error_sent || !cfg.error_reply_len);
+			FUZZ_ASSERT(error_sent || !cfg->error_reply_len);
 		} else {
 			FUZZ_ASSERT(k >= (owed < ref.complete ? owed : ref.complete));
 		}
 		if (!drained)
 			FUZZ_ASSERT(k == answerable);
 	}
-	FUZZ_ASSERT(stats.bytes_in == stream.len);
-	FUZZ_ASSERT(stats.bytes_out == out.len);
+	FUZZ_ASSERT(stats->bytes_in == stream.len);
+	FUZZ_ASSERT(stats->bytes_out == out.len);
 done:
-	tcpack_conn_closing(&c);
-	tcpack_conn_deinit(&c);
-	FUZZ_ASSERT(stats.conns_now == 0);
+	conn_fixture_close(&f);
+	FUZZ_ASSERT(stats->conns_now == 0);
 	free(tx_copy);
 	free(stream.data);
 	free(out.data);

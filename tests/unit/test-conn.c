@@ -13,34 +13,27 @@
 
 #include <cmocka.h>
 
+#include "conn-fixture.h"
 #include "tcpack/config.h"
 #include "tcpack/conn.h"
 #include "tcpack/log.h"
 
-struct fixture {
-	uint64_t now;		/* the engine's clock, in ms */
-	struct tcpack_config cfg;
-	struct tcpack_stats stats;
-	struct tcpack_conn conn;
-};
-
-static struct fixture *setup_mode(enum tcpack_mode mode)
+static struct conn_fixture *setup_mode(enum tcpack_mode mode)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct conn_fixture *f = malloc(sizeof(*f));
 
-	tcpack_config_init(&f->cfg);
-	f->cfg.mode = mode;
+	assert_non_null(f);
+	conn_fixture_config(f, mode);
 	memcpy(f->cfg.reply, "ACK\n", 4);
 	f->cfg.reply_len = 4;
 	tcpack_log_setup(LOG_ERR, 0);	/* quiet */
-	f->now = 1000;
-	tcpack_conn_init(&f->conn, -1, &f->cfg, &f->stats, &f->now);
+	conn_fixture_open(f);
 	return f;
 }
 
-static void teardown_fixture(struct fixture *f)
+static void teardown_fixture(struct conn_fixture *f)
 {
-	tcpack_conn_deinit(&f->conn);
+	conn_fixture_close(f);
 	assert_int_equal(f->stats.conns_now, 0);
 	free(f);
 }
@@ -72,7 +65,7 @@ static size_t drain_all(struct tcpack_conn *c, char *out, size_t cap, size_t pie
 
 static void oneshot_replies_once_then_finishes(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
 	char out[64];
 
 	feed(&f->conn, "hello");
@@ -97,7 +90,7 @@ static void oneshot_replies_once_then_finishes(void **state)
 
 static void oneshot_eof_without_data_sends_nothing(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
 	const uint8_t *p;
 
 	tcpack_conn_eof(&f->conn);
@@ -109,7 +102,7 @@ static void oneshot_eof_without_data_sends_nothing(void **state)
 
 static void line_pipelined_replies_in_one_output(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 	const uint8_t *p;
 
 	feed(&f->conn, "a\nb\r\n\nc");
@@ -122,7 +115,7 @@ static void line_pipelined_replies_in_one_output(void **state)
 
 static void line_split_one_byte_at_a_time(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 	const char *in = "hello\r\nworld\n\n";
 	char out[64];
 
@@ -135,7 +128,7 @@ static void line_split_one_byte_at_a_time(void **state)
 
 static void line_too_long_keeps_earlier_replies(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 	char out[64];
 
 	f->cfg.max_message = 4;
@@ -150,7 +143,7 @@ static void line_too_long_keeps_earlier_replies(void **state)
 
 static void line_half_close_still_gets_replies(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 	char out[64];
 
 	feed(&f->conn, "x\ny\npartial");
@@ -168,7 +161,7 @@ static void line_half_close_still_gets_replies(void **state)
  */
 static void line_backpressure_holds_input_and_loses_nothing(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 	enum { LINES = 5000 };
 	static char in[LINES * 2], out[LINES * 4];
 
@@ -190,7 +183,7 @@ static void line_backpressure_holds_input_and_loses_nothing(void **state)
 
 static void line_input_after_stash_keeps_order(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 	static char in[3000 * 2], out[4 * 3001 + 64];
 	size_t n;
 
@@ -211,7 +204,7 @@ static void line_input_after_stash_keeps_order(void **state)
 
 static void echo_returns_every_byte_and_pauses(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_ECHO);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ECHO);
 	static uint8_t in[10000], out[10000];
 
 	f->cfg.max_pending = 4096;
@@ -234,7 +227,7 @@ static void echo_returns_every_byte_and_pauses(void **state)
  */
 static void echo_lent_bytes_go_first_and_count_as_owed(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_ECHO);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ECHO);
 	static const char lent[] = "0123456789abcdef";
 	char out[64];
 
@@ -270,7 +263,7 @@ static void echo_lent_bytes_go_first_and_count_as_owed(void **state)
 /* Lending is for echo while the connection is open; nothing changes otherwise. */
 static void lending_refused_outside_open_echo(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 
 	assert_false(tcpack_conn_input_lent(&f->conn, 5));
 	assert_int_equal(f->conn.bytes_in, 0);
@@ -321,7 +314,7 @@ static size_t feed_burst(struct tcpack_conn *c, const uint8_t *in, size_t len, s
  */
 static void line_buffers_never_grow_past_their_bounds(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 	enum { LINES = 20000 };
 	static char in[LINES * 2], out[LINES * 4];
 	size_t fed = 0, got = 0, out_max;
@@ -361,7 +354,7 @@ static void line_buffers_never_grow_past_their_bounds(void **state)
 
 static void echo_output_never_grows_past_its_bound(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_ECHO);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ECHO);
 	static uint8_t in[1 << 20], out[1 << 20];
 	size_t fed = 0, got = 0, out_max;
 
@@ -384,7 +377,7 @@ static void echo_output_never_grows_past_its_bound(void **state)
 /* A connection that once owed a lot gives the memory back once it is sent. */
 static void large_output_buffer_is_freed_once_drained(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_ECHO);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ECHO);
 	static uint8_t in[256 * 1024], out[256 * 1024];
 
 	tcpack_conn_input(&f->conn, in, sizeof(in));
@@ -399,7 +392,7 @@ static void large_output_buffer_is_freed_once_drained(void **state)
 
 static void discard_sends_nothing(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_DISCARD);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_DISCARD);
 	const uint8_t *p;
 
 	feed(&f->conn, "anything\n at all");
@@ -411,7 +404,7 @@ static void discard_sends_nothing(void **state)
 
 static void output_range_is_stable_while_more_is_queued(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_ECHO);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ECHO);
 	const uint8_t *p, *p2;
 	size_t n;
 
@@ -428,8 +421,8 @@ static void output_range_is_stable_while_more_is_queued(void **state)
 
 static void drain_finishes_idle_and_waits_for_a_line_under_way(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
-	struct fixture *g = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *g = setup_mode(TCPACK_MODE_LINE);
 	char out[16];
 
 	tcpack_conn_drain(&f->conn);
@@ -447,7 +440,7 @@ static void drain_finishes_idle_and_waits_for_a_line_under_way(void **state)
 
 static void timeout_and_error_end_the_connection(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 
 	assert_int_equal(tcpack_conn_deadline(&f->conn), f->now + f->cfg.idle_timeout_ms);
 	f->now += f->cfg.idle_timeout_ms - 1;
@@ -471,7 +464,7 @@ static void timeout_and_error_end_the_connection(void **state)
  */
 static void message_timeout_ends_a_trickled_line(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 
 	f->cfg.idle_timeout_ms = 10000;
 	f->cfg.message_timeout_ms = 3000;
@@ -493,7 +486,7 @@ static void message_timeout_ends_a_trickled_line(void **state)
 
 static void message_timeout_restarts_with_each_message(void **state)
 {
-	struct fixture *f = setup_mode(TCPACK_MODE_LINE);
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
 
 	f->cfg.message_timeout_ms = 3000;
 	feed(&f->conn, "ab");

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "conn-fixture.h"
 #include "tcpack/config.h"
 #include "tcpack/conn.h"
 #include "tcpack/log.h"
@@ -27,23 +28,20 @@
  */
 static void conn_output_with_nothing_ever_queued(void **state)
 {
-	struct tcpack_config cfg;
-	struct tcpack_stats stats = { 0 };
-	struct tcpack_conn c = { 0 };
-	uint64_t now = 1000;
+	struct conn_fixture f;
+	struct tcpack_conn *c = &f.conn;
 	const uint8_t *p = (const uint8_t *)"x";
 
-	tcpack_config_init(&cfg);
-	cfg.mode = TCPACK_MODE_LINE;
+	conn_fixture_config(&f, TCPACK_MODE_LINE);
 	tcpack_log_setup(LOG_ERR, 0);
-	tcpack_conn_init(&c, -1, &cfg, &stats, &now);
-	assert_int_equal(tcpack_conn_output(&c, &p), 0);
-	tcpack_conn_input(&c, (const uint8_t *)"partial", 7);
-	assert_int_equal(tcpack_conn_output(&c, &p), 0);
-	tcpack_conn_eof(&c);
-	assert_int_equal(tcpack_conn_output(&c, &p), 0);
-	assert_int_equal(c.phase, TCPACK_CONN_PEER_DONE);
-	tcpack_conn_deinit(&c);
+	conn_fixture_open(&f);
+	assert_int_equal(tcpack_conn_output(c, &p), 0);
+	tcpack_conn_input(c, (const uint8_t *)"partial", 7);
+	assert_int_equal(tcpack_conn_output(c, &p), 0);
+	tcpack_conn_eof(c);
+	assert_int_equal(tcpack_conn_output(c, &p), 0);
+	assert_int_equal(c->phase, TCPACK_CONN_PEER_DONE);
+	conn_fixture_close(&f);
 }
 
 int main(void)

@@ -248,7 +248,6 @@ static int ep_run(void *engine)
 				handle_event(e, &evs[i]);
 		tcpack_worker_end_batch(w);
 	}
-	tcpack_worker_publish(w);
 	return 0;
 }
 
@@ -258,14 +257,6 @@ static void ep_free(void *engine)
 
 	if (!e)
 		return;
-	for (uint32_t i = 0; e->w->conns && i < e->w->nslots; i++) {
-		struct tcpack_conn *c = &e->w->conns[i];
-
-		if (c->stats && c->fd >= 0) {
-			close(c->fd);
-			c->fd = -1;
-		}
-	}
 	if (e->epfd >= 0)
 		close(e->epfd);
 	if (e->tfd >= 0)

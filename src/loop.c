@@ -885,7 +885,6 @@ static int loop_run(void *engine)
 		}
 		tcpack_worker_end_batch(w);
 	}
-	tcpack_worker_publish(w);
 	return 0;
 }
 
@@ -898,14 +897,6 @@ static void loop_free(void *engine)
 	/* The ring goes first: until it is gone the kernel may use our buffers. */
 	if (l->ring_ok)
 		io_uring_queue_exit(&l->ring);
-	for (uint32_t i = 0; l->w->conns && i < l->w->nslots; i++) {
-		struct tcpack_conn *c = &l->w->conns[i];
-
-		if (c->stats && c->fd >= 0) {
-			close(c->fd);
-			c->fd = -1;
-		}
-	}
 	if (l->br)
 		munmap(l->br, l->br_bytes);
 	if (l->bufs)

@@ -84,8 +84,11 @@ void tcpack_worker_deinit(struct tcpack_worker *w)
 		for (uint32_t i = 0; i < w->nslots; i++) {
 			struct tcpack_conn *c = &w->conns[i];
 
-			if (c->stats)
-				conn_free(w, c);
+			if (!c->stats)
+				continue;
+			if (c->fd >= 0)
+				close(c->fd);
+			conn_free(w, c);
 		}
 	}
 	close_parked(w);

@@ -177,9 +177,10 @@ int tcpack_worker_init(struct tcpack_worker *w, unsigned int id, struct tcpack_s
 		       struct tcpack_worker_ctl *ctl, const struct tcpack_config *cfg, char *err);
 
 /**
- * tcpack_worker_deinit() - free every slot (connections still open are
- * deinitialised, not closed: the engine closes fds) and the configuration.
- * Safe on a zeroed or half-initialised worker.
+ * tcpack_worker_deinit() - after the engine is freed: close the fds of
+ * connections still open (no goodbye: the engine is gone), free every slot,
+ * the parked connections and the configuration. Safe on a zeroed or
+ * half-initialised worker.
  */
 void tcpack_worker_deinit(struct tcpack_worker *w);
 

@@ -221,6 +221,21 @@ static void handle_event(struct ep *e, const struct epoll_event *ev)
 	}
 }
 
+static void ep_free(void *engine)
+{
+	struct ep *e = engine;
+
+	if (!e)
+		return;
+	if (e->epfd >= 0)
+		close(e->epfd);
+	if (e->tfd >= 0)
+		close(e->tfd);
+	free(e->rbuf);
+	free(e->ec);
+	free(e);
+}
+
 static int ep_run(void *engine)
 {
 	struct ep *e = engine;
@@ -249,21 +264,6 @@ static int ep_run(void *engine)
 		tcpack_worker_end_batch(w);
 	}
 	return 0;
-}
-
-static void ep_free(void *engine)
-{
-	struct ep *e = engine;
-
-	if (!e)
-		return;
-	if (e->epfd >= 0)
-		close(e->epfd);
-	if (e->tfd >= 0)
-		close(e->tfd);
-	free(e->rbuf);
-	free(e->ec);
-	free(e);
 }
 
 static int ep_setup(struct tcpack_worker *w, void **ret, char *err)

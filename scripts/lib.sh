@@ -2,7 +2,7 @@
 # Shared by scripts/run and scripts/test: install what is missing, build.
 
 BUILD_DEPS="meson ninja-build gcc pkg-config liburing-dev libsystemd-dev libcmocka-dev"
-TEST_DEPS="python3 systemd util-linux groff-base procps"
+TEST_DEPS="python3 systemd util-linux groff-base procps graphviz fonts-dejavu-core"
 
 # install_deps PKG...: apt-get install the packages dpkg does not have yet.
 install_deps() {

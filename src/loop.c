@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,9 +103,16 @@ struct tcpack_loop {
 	struct tcpack_bufring bufring;	/* entry i holds buffer i: see bufring.h */
 	bool bundle;			/* receives fill several buffers per completion */
 
-	/* accepting */
-	unsigned int accepts[TCPACK_LISTEN_FDS_MAX];	/* in flight per listener */
+	/* accepting: see "accepting" below */
+	unsigned int accepts[TCPACK_LISTEN_FDS_MAX];	/* single-shot, in flight per listener */
 	bool accept_cancel_sent[TCPACK_LISTEN_FDS_MAX];
+	bool multi_armed[TCPACK_LISTEN_FDS_MAX];	/* a multishot accept is armed */
+	bool multi_cancel_sent[TCPACK_LISTEN_FDS_MAX];
+	bool multishot;			/* accepting with multishot accepts now */
+	bool mode_said;			/* ... and the debug log said so */
+	unsigned long drain_max;	/* most one multishot wake-up can accept */
+	unsigned int handed[TCPACK_THREADS_MAX];	/* handed to each worker this batch */
+	unsigned int next_target;	/* round robin among the least loaded */
 	bool accept_poll_first;		/* until the kernel refuses it */
 
 	struct __kernel_timespec tick_ts;
@@ -559,19 +569,34 @@ static bool loop_send(void *engine, struct tcpack_conn *c)
 /* ---- accepting -------------------------------------------------------- */
 
 /*
- * Single-shot accepts on each listening socket while slots are free, not a
- * multishot one. The kernel wakes one exclusive waiter per connection; a
- * multishot accept keeps its place at the head of the wait queue, so the
- * first worker would take every connection and, woken once, the whole
- * backlog, far past max-connections. A single-shot accept leaves the queue
- * when it fires and re-arms at its tail: connections go round the workers
- * that wait, a busy worker takes fewer, and no worker holds more accepts in
- * flight than it has room for. IORING_ACCEPT_POLL_FIRST skips the attempt
- * at submission, which would only find the queue empty while taking the
- * listening socket's lock the other workers accept under (a cost that
- * shows in oneshot profiles with two workers, bench/notes.md).
+ * Every worker's ring fd, for handing connections over with MSG_RING: the
+ * workers are threads of one process, so an fd number is valid in all of
+ * them. Stored plus one (0: the worker has no ring yet, or no more).
  */
-static void arm_accepts(struct tcpack_loop *l)
+static _Atomic int ring_fds[TCPACK_THREADS_MAX];
+
+/*
+ * How connections reach the workers. The kernel wakes one exclusive waiter
+ * per new connection on a listening socket, and a multishot accept keeps
+ * its place at the head of that wait queue and, once woken, takes the
+ * whole backlog. So one multishot accept per listening socket, on worker
+ * 0's ring, takes every connection; worker 0 keeps it or hands it to the
+ * least loaded worker with IORING_OP_MSG_RING (the fd's number in the
+ * message's res). One accept serves all connections until it ends, instead
+ * of one submission per connection.
+ *
+ * Taking the whole backlog at once must not take more than max-connections
+ * allows, so multishot accepts are armed only while the room left is at
+ * least what the listening sockets' backlogs can hold (drain_max, from
+ * TCP_INFO; twice that to start again). Closer to the limit every worker
+ * arms single-shot accepts, at most as many as there is room for: each
+ * leaves the wait queue when it fires and re-arms at its tail, so
+ * connections go round the workers that wait, and the backlog holds the
+ * rest. IORING_ACCEPT_POLL_FIRST (6.10) skips the attempt at submission,
+ * which would only find the queue empty while taking the listening
+ * socket's lock the other workers accept under.
+ */
+static void arm_single(struct tcpack_loop *l)
 {
 	unsigned int room = tcpack_worker_room(l->w), armed = 0;
 
@@ -593,7 +618,7 @@ static void arm_accepts(struct tcpack_loop *l)
 	}
 }
 
-static void cancel_accepts(struct tcpack_loop *l)
+static void cancel_single(struct tcpack_loop *l)
 {
 	for (unsigned int i = 0; i < l->listeners->n; i++) {
 		struct io_uring_sqe *sqe;
@@ -608,28 +633,141 @@ static void cancel_accepts(struct tcpack_loop *l)
 	}
 }
 
+static void arm_multi(struct tcpack_loop *l)
+{
+	for (unsigned int i = 0; i < l->listeners->n; i++) {
+		struct io_uring_sqe *sqe;
+
+		if (l->multi_armed[i])
+			continue;
+		sqe = get_sqe(l);
+		io_uring_prep_multishot_accept(sqe, l->listeners->fds[i], NULL, NULL, SOCK_CLOEXEC);
+		if (l->accept_poll_first)
+			sqe->ioprio |= IORING_ACCEPT_POLL_FIRST;
+		io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_ACCEPT, i, 1));
+		l->multi_armed[i] = true;
+		l->multi_cancel_sent[i] = false;
+	}
+}
+
+static void cancel_multi(struct tcpack_loop *l)
+{
+	for (unsigned int i = 0; i < l->listeners->n; i++) {
+		struct io_uring_sqe *sqe;
+
+		if (!l->multi_armed[i] || l->multi_cancel_sent[i])
+			continue;
+		sqe = get_sqe(l);
+		io_uring_prep_cancel64(sqe, tcpack_loop_ud_encode(TCPACK_OP_ACCEPT, i, 1), 0);
+		io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_CANCEL, NO_SLOT, 0));
+		l->multi_cancel_sent[i] = true;
+	}
+}
+
 static void loop_accepting(void *engine, bool want)
 {
 	struct tcpack_loop *l = engine;
+	unsigned long room = tcpack_worker_shared_room(l->w);
+	bool multishot = l->multishot ? room >= l->drain_max : room >= 2 * l->drain_max;
 
-	if (want)
-		arm_accepts(l);
-	else
-		cancel_accepts(l);
+	if (multishot != l->multishot || !l->mode_said) {
+		tcpack_logf(LOG_DEBUG, "io_uring: worker %u accepts with %s accepts (room for %lu connections, backlogs hold %lu)",
+			    l->w->id, multishot ? "multishot" : "single-shot", room, l->drain_max);
+		l->multishot = multishot;
+		l->mode_said = true;
+	}
+	memset(l->handed, 0, sizeof(l->handed[0]) * l->w->shared->n_workers);
+	if (want && multishot) {
+		cancel_single(l);
+		if (l->w->id == 0)
+			arm_multi(l);
+	} else if (want) {
+		cancel_multi(l);
+		arm_single(l);
+	} else {
+		cancel_multi(l);
+		cancel_single(l);
+	}
+}
+
+/*
+ * The least loaded worker, counting what this batch handed to each already;
+ * among equals, the next after the last one chosen.
+ */
+static unsigned int pick_worker(struct tcpack_loop *l)
+{
+	const struct tcpack_shared *s = l->w->shared;
+	unsigned int best = l->w->id;
+	unsigned long best_load = ULONG_MAX;
+
+	for (unsigned int k = 0; k < s->n_workers; k++) {
+		unsigned int i = (l->next_target + k) % s->n_workers;
+		unsigned long load;
+
+		if (i != l->w->id && !atomic_load_explicit(&ring_fds[i], memory_order_acquire))
+			continue;	/* not serving (yet, or any more) */
+		load = atomic_load_explicit(&s->ctls[i].conns_now, memory_order_relaxed) + l->handed[i];
+		if (load < best_load) {
+			best = i;
+			best_load = load;
+		}
+	}
+	l->next_target = (best + 1) % s->n_workers;
+	return best;
+}
+
+/*
+ * A connection for another worker: MSG_RING posts a completion with its fd
+ * as res into that worker's ring. If the post fails (the ring is gone, or
+ * its completion queue overflowed), handle_handoff_sent() keeps the fd here.
+ */
+static void hand_over(struct tcpack_loop *l, int fd)
+{
+	unsigned int to = l->w->shared->n_workers > 1 ? pick_worker(l) : l->w->id;
+	int ring_fd = to == l->w->id ? 0 : atomic_load_explicit(&ring_fds[to], memory_order_acquire);
+	struct io_uring_sqe *sqe;
+
+	if (!ring_fd) {
+		tcpack_worker_accepted(l->w, fd);
+		return;
+	}
+	l->handed[to]++;
+	sqe = get_sqe(l);
+	io_uring_prep_msg_ring(sqe, ring_fd - 1, (unsigned int)fd,
+			       tcpack_loop_ud_encode(TCPACK_OP_HANDOFF, 0, 0), 0);
+	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_HANDOFF_SENT,
+							   (uint32_t)fd & TCPACK_UD_SLOT_MAX,
+							   (uint32_t)fd >> TCPACK_UD_SLOT_BITS));
+}
+
+static void handle_handoff_sent(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_loop_ud ud)
+{
+	int fd = (int)(ud.gen << TCPACK_UD_SLOT_BITS | ud.slot);
+
+	if (cqe->res < 0) {
+		tcpack_logf(LOG_DEBUG, "worker %u: handing a connection over failed (%s): serving it here",
+			    l->w->id, strerror(-cqe->res));
+		tcpack_worker_accepted(l->w, fd);
+	}
 }
 
 /*
  * Accept: res is the new connection's fd, or a failure. res is checked,
  * never trusted: a negative value is no fd. Without IORING_CQE_F_MORE (a
- * single-shot accept never has it) the accept is over; loop_accepting()
- * arms the next after the batch.
+ * single-shot accept never has it; a multishot one ends on an error or its
+ * cancel) the accept is over; loop_accepting() arms the next after the
+ * batch if accepting is still wanted.
  */
 static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_loop_ud ud)
 {
 	unsigned int i = ud.slot;
+	bool multi = ud.gen == 1;
 
 	if (cqe->res >= 0) {
-		tcpack_worker_accepted(l->w, cqe->res);
+		if (multi)
+			hand_over(l, cqe->res);
+		else
+			tcpack_worker_accepted(l->w, cqe->res);
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
 		   cqe->res == -ENOBUFS) {
 		/* The other accepts in flight fail alike: one line per back-off. */
@@ -643,9 +781,33 @@ static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struc
 	} else if (cqe->res != -ECANCELED) {
 		tcpack_log_event(LOG_DEBUG, NULL, "accept failed: %s", strerror(-cqe->res));
 	}
-	if (!(cqe->flags & IORING_CQE_F_MORE) && i < TCPACK_LISTEN_FDS_MAX && l->accepts[i] &&
-	    --l->accepts[i] == 0)
+	if (cqe->flags & IORING_CQE_F_MORE || i >= TCPACK_LISTEN_FDS_MAX)
+		return;
+	if (multi)
+		l->multi_armed[i] = false;
+	else if (l->accepts[i] && --l->accepts[i] == 0)
 		l->accept_cancel_sent[i] = false;
+}
+
+/*
+ * The most connections one wake-up of a multishot accept can take: every
+ * listening socket's full accept queue (TCP_INFO reports its limit in
+ * tcpi_sacked for a listening socket), or SOMAXCONN where it cannot say.
+ */
+static unsigned long backlogs(const struct tcpack_listeners *ls)
+{
+	unsigned long sum = 0;
+
+	for (unsigned int i = 0; i < ls->n; i++) {
+		struct tcp_info ti = { 0 };
+		socklen_t len = sizeof(ti);
+
+		if (getsockopt(ls->fds[i], IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_sacked)
+			sum += ti.tcpi_sacked + 1UL;
+		else
+			sum += SOMAXCONN + 1UL;
+	}
+	return sum;
 }
 
 /*
@@ -837,6 +999,13 @@ static void handle_cqe(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 		tcpack_worker_tick(l->w);
 		arm_tick(l);
 		break;
+	case TCPACK_OP_HANDOFF:
+		if (cqe->res >= 0)
+			tcpack_worker_accepted(l->w, cqe->res);
+		break;
+	case TCPACK_OP_HANDOFF_SENT:
+		handle_handoff_sent(l, cqe, ud);
+		break;
 	default:
 		break;
 	}
@@ -894,6 +1063,8 @@ static void loop_free(void *engine)
 
 	if (!l)
 		return;
+	if (l->ring_ok)
+		atomic_store_explicit(&ring_fds[l->w->id], 0, memory_order_release);
 	/* The ring goes first: until it is gone the kernel may use our buffers. */
 	if (l->ring_ok)
 		io_uring_queue_exit(&l->ring);
@@ -934,6 +1105,8 @@ static int loop_setup(struct tcpack_worker *w, void **ret, char *err)
 	if (r < 0)
 		goto fail;
 	setup_recv_limit(l);
+	l->drain_max = backlogs(l->listeners);
+	atomic_store_explicit(&ring_fds[w->id], l->ring.ring_fd + 1, memory_order_release);
 	*ret = l;
 	return 0;
 fail:

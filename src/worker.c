@@ -122,6 +122,7 @@ static struct tcpack_conn *conn_new(struct tcpack_worker *w, int fd)
 		atomic_fetch_sub(&s->conns, 1);
 		return NULL;
 	}
+	atomic_fetch_add_explicit(&w->ctl->conns_now, 1, memory_order_relaxed);
 	c = &w->conns[w->free_slots[--w->nfree]];
 	((struct tcpack_cfg_ref *)w->cfg)->refs++;
 	tcpack_conn_init(c, fd, w->cfg, &w->stats, &w->now_ms);
@@ -219,6 +220,7 @@ static void conn_free(struct tcpack_worker *w, struct tcpack_conn *c)
 	c->slot = slot;
 	c->gen = (gen + 1) & ((1u << 20) - 1);
 	w->free_slots[w->nfree++] = slot;
+	atomic_fetch_sub_explicit(&w->ctl->conns_now, 1, memory_order_relaxed);
 
 	/* Leaving max-connections: workers that paused accepting may go on. */
 	if (atomic_fetch_sub(&s->conns, 1) == atomic_load(&s->max_conns)) {
@@ -321,11 +323,17 @@ void tcpack_worker_tick(struct tcpack_worker *w)
 		tcpack_log_flush_suppressed();
 }
 
-unsigned int tcpack_worker_room(const struct tcpack_worker *w)
+unsigned long tcpack_worker_shared_room(const struct tcpack_worker *w)
 {
 	const struct tcpack_shared *s = w->shared;
 	unsigned long conns = atomic_load(&s->conns), max = atomic_load(&s->max_conns);
-	unsigned long room = conns < max ? max - conns : 0;
+
+	return conns < max ? max - conns : 0;
+}
+
+unsigned int tcpack_worker_room(const struct tcpack_worker *w)
+{
+	unsigned long room = tcpack_worker_shared_room(w);
 
 	return room < w->nfree ? (unsigned int)room : w->nfree;
 }

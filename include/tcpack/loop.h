@@ -14,6 +14,9 @@
  *   bits 55..40  zero
  *   bits 39..20  generation of the connection slot
  *   bits 19..0   connection slot (or listener index, for accepts)
+ * Accepts carry generation 1 when multishot, 0 when single-shot; a
+ * handoff's own completion carries the fd it handed over in slot (low 20
+ * bits) and generation (high 20 bits).
  * A completion whose generation differs from its slot's is stale: the slot
  * was closed and reused since the operation was submitted.
  */
@@ -26,6 +29,8 @@ enum tcpack_op {
 	TCPACK_OP_CLOSE,
 	TCPACK_OP_CONTROL,	/* the supervisor's eventfd */
 	TCPACK_OP_TICK,
+	TCPACK_OP_HANDOFF,	/* a connection another worker accepted: res is its fd */
+	TCPACK_OP_HANDOFF_SENT,	/* our MSG_RING of one: slot and gen carry the fd */
 	TCPACK_OP_MAX,
 };
 

@@ -66,7 +66,8 @@ struct tcpack_worker_ctl {
 	_Atomic unsigned int cmd;		/* TCPACK_CTL_* bits, set by supervisor */
 	struct tcpack_cfg_ref *_Atomic next_cfg;	/* handed over with RELOAD */
 
-	/* worker → supervisor */
+	/* worker → supervisor and the other workers */
+	_Atomic unsigned long conns_now;	/* connections this worker serves */
 	_Atomic uint64_t heartbeat_ms;		/* the worker's loop ran then */
 	_Atomic uint64_t snap[6];		/* struct tcpack_stats, published each tick */
 	_Atomic int state;			/* enum tcpack_worker_state, or -errno */
@@ -238,6 +239,12 @@ void tcpack_worker_tick(struct tcpack_worker *w);
  * slots, and no more than max-connections leaves room for across workers.
  */
 unsigned int tcpack_worker_room(const struct tcpack_worker *w);
+
+/**
+ * tcpack_worker_shared_room() - connections all workers together may still
+ * take before max-connections.
+ */
+unsigned long tcpack_worker_shared_room(const struct tcpack_worker *w);
 
 /**
  * tcpack_worker_may_accept() - whether accepts should be armed now; logs

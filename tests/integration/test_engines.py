@@ -49,13 +49,12 @@ def worker_cpu_ns(pid):
 	return out
 
 
-@harness.uring_only
-def test_connections_go_round_the_workers():
-	# One client after the other: a multishot accept would keep its place
-	# at the head of the listening socket's wait queue and its worker would
-	# take them all; a single-shot accept re-arms at the tail.
-	with Server(["--threads", "2"]) as srv:
+def serve_one_after_another(args, mode_line):
+	"""300 clients, one after the other, against 2 workers: both must serve
+	a fair share. mode_line: the debug line naming how worker 0 accepts."""
+	with Server(["--threads", "2", "--log-level", "debug"] + args) as srv:
 		srv.wait_log("serving with 2 io_uring workers")
+		srv.wait_log(mode_line)
 		before = worker_cpu_ns(srv.pid)
 		for i in range(300):
 			with connect(srv.port) as s:
@@ -65,6 +64,23 @@ def test_connections_go_round_the_workers():
 	used = [after[t] - before.get(t, 0) for t in after]
 	assert len(used) == 2, used
 	assert min(used) >= 0.2 * sum(used), "worker CPU (ns) %r: one worker served nearly everything" % used
+
+
+@harness.uring_only
+def test_multishot_accept_hands_connections_round_the_workers():
+	# Far from max-connections, worker 0's multishot accept takes every
+	# connection (it keeps the head of the listening socket's wait queue)
+	# and hands each to the least loaded worker over MSG_RING.
+	serve_one_after_another([], "worker 0 accepts with multishot accepts")
+
+
+@harness.uring_only
+def test_single_shot_accepts_near_the_limit_go_round_the_workers():
+	# With less room than the backlogs hold, a multishot accept could take
+	# more than max-connections allows in one wake-up: every worker arms
+	# single-shot accepts, which re-arm at the tail of the wait queue.
+	serve_one_after_another(["--max-connections", "1000"],
+				"worker 0 accepts with single-shot accepts")
 
 
 def test_threads_one_is_a_single_worker():

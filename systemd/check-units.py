@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Check the generated units: `systemd-analyze verify` accepts them, the
-service keeps the hardening issue 3 asks for, its `systemd-analyze security`
+service keeps the hardening required below, its `systemd-analyze security`
 exposure stays at most 2.5 ("OK"), and the socket listens on loopback only
 (installing the package must not open a port to the network).
 

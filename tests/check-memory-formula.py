@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """
 The worst-case memory formula as README.md and docs/RELIABILITY.md state
-it must be the one the tests assert (tests/membound.py): both documents
+it must be the one the tests assert (tests/lib/membound.py): both documents
 carry the same formula block; its text, read as arithmetic, must give
 exactly membound.memory_bound() for a spread of configurations, in every
 case it names; and README.md's figures at the defaults must be what it
@@ -10,12 +10,10 @@ gives there.
 usage: check-memory-formula.py README.md docs/RELIABILITY.md
 """
 import itertools
-import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import membound	# noqa: E402
+import membound
 
 GIB = 1 << 30
 
@@ -120,7 +118,7 @@ def main():
 			want = membound.memory_bound(engine, recv_limit=bool(recv_limit), **cfg)
 			got = evaluate(rss, held, engine, recv_limit, cfg)
 			if got != want:
-				fail("%s, recv_limit %s, %r: the documents' formula gives %d, tests/membound.py %d"
+				fail("%s, recv_limit %s, %r: the documents' formula gives %d, tests/lib/membound.py %d"
 				     % (engine, recv_limit, cfg, got, want))
 			n += 1
 
@@ -136,7 +134,7 @@ def main():
 			     % (readme, engine, recv_limit, cell, want / GIB))
 	if len(shown) != len(CASES):
 		fail("%s: the defaults row has %d figures, not %d" % (readme, len(shown), len(CASES)))
-	print("ok: the formula of %s and %s matches tests/membound.py in %d cases; defaults %s"
+	print("ok: the formula of %s and %s matches tests/lib/membound.py in %d cases; defaults %s"
 	      % (readme, reliability, n, ", ".join(shown)))
 
 

@@ -10,7 +10,6 @@ the end. Roles: idle, slowloris, never_read, badinput, flood. Every role is
 bounded by a count and by a deadline (``deadline`` seconds from its start).
 """
 import json
-import os
 import random
 import select
 import socket
@@ -19,8 +18,7 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clients	# noqa: E402
+import clients
 
 LINGER0 = struct.pack("ii", 1, 0)
 CLOSED_EVENTS = select.POLLRDHUP | select.POLLHUP | select.POLLERR

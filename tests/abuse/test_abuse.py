@@ -21,15 +21,12 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, HERE)
+import clients
+import harness
+import membound
+from harness import DEFAULT_ERROR_REPLY, Server, connect, exchange
 
-import harness	# noqa: E402
-from harness import DEFAULT_ERROR_REPLY, Server, connect, exchange	# noqa: E402
-import clients	# noqa: E402
-import membound	# noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))	# abusers.py; it inherits PYTHONPATH
 
 REPLY = "ACK 服务器已收到数据\r\n".encode()
 REPLY_ARG = "ACK 服务器已收到数据\\r\\n"
@@ -140,8 +137,8 @@ class Abuser:
 
 
 # What the RSS may stay above its start (and the buffer rings) once every
-# client left and a supervisor tick trimmed the heap: 0.3 MiB (epoll) and
-# 1.8 MiB (io_uring) measured; 7 and 27 MiB without the trim.
+# client left and a supervisor tick trimmed the heap; without the trim it
+# stays well above this.
 RSS_END_SLACK_KIB = 6 * 1024
 
 
@@ -149,7 +146,7 @@ def memory_bound(workers, engine, *, max_connections, max_pending, reply_len, er
 		 buffer_count=1024, buffer_size=4096, log_data_max=256, base_kib):
 	"""
 	The worst-case RSS of README.md and docs/RELIABILITY.md for this run's
-	limits, in bytes (tests/membound.py). On io_uring it takes the case
+	limits, in bytes (tests/lib/membound.py). On io_uring it takes the case
 	this kernel is in: multishot receives limited (Linux 6.15+) or not.
 	"""
 	return membound.memory_bound(

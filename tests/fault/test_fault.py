@@ -15,16 +15,11 @@ import re
 import select
 import signal
 import socket
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-sys.path.insert(0, os.path.join(HERE, "..", "abuse"))
-
-import harness	# noqa: E402
-from harness import Server, connect, exchange, recv_exact	# noqa: E402
-import clients	# noqa: E402
+import clients
+import harness
+from harness import Server, connect, exchange, recv_exact
 
 ACK = b"ACK\n"
 
@@ -139,8 +134,8 @@ def test_fd_exhaustion_backs_off_without_spinning_and_serves_everyone_as_fds_fre
 def test_sigterm_with_20_pipelining_clients_delivers_every_owed_reply_in_time():
 	# 20 clients x 20,000 lines x 256-byte replies: 5 MB owed each, more
 	# than the kernel holds for a client that does not read (the clients'
-	# receive buffers are pinned small; the server's send queue takes about
-	# 2-3 MB), so much of it is still in the server when the signal comes.
+	# receive buffers are pinned small, and the server's send queue takes
+	# far less), so much of it is still in the server when the signal comes.
 	n, lines = 20, 20000
 	reply = b"r" * 255 + b"\n"
 	shutdown_timeout = 5.0

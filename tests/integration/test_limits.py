@@ -1,18 +1,14 @@
 # SPDX-License-Identifier: MIT
 """Backpressure, idle timeout and max-connections."""
-import os
 import re
 import select
 import socket
 import struct
-import sys
 import time
 
 import harness
+import membound
 from harness import DEFAULT_REPLY, Server, connect, exchange, recv_exact, recv_until_eof
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import membound	# noqa: E402
 
 MIB = 1 << 20
 HOG_ATTEMPT = 64 * MIB		# what the client that never reads tries to push
@@ -282,8 +278,8 @@ def check_held_back_input(env=None):
 	# max-pending at once, and what it then takes in is held back until
 	# the idle timeout closes them. Each connection's high-water mark is
 	# in its debug summary; it must stay within H of tcpack's memory bound
-	# (tests/membound.py; io_uring on Linux 6.15+: min(P, 16 Bs) + Bs - 1
-	# = 8191 here). Without the receive limit it is 0.1-3 MiB here.
+	# (tests/lib/membound.py; io_uring on Linux 6.15+: min(P, 16 Bs) + Bs - 1
+	# = 8191 here). Without the receive limit it can be far more.
 	n = 8
 	max_pending, buffer_count, buffer_size = 4096, 1024, 4096
 	reply = "R" * 998 + "\\r\\n"

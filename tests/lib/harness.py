@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: MIT
 """
-Integration test harness: runs the real tcpack binary on loopback.
+The test harness: runs the real tcpack binary on loopback.
 
-Each test module ends with ``harness.main(globals())``; meson runs it as
-``python3 test_NAME.py PATH/TO/tcpack``. The runner calls every ``test_*``
+One ``Server`` for every suite that starts tcpack (integration, abuse,
+fault, bench-smoke) and for bench/run. Each test module ends with
+``harness.main(globals())``; meson runs it as ``python3 test_NAME.py
+PATH/TO/tcpack`` with PYTHONPATH naming tests/lib (by hand:
+``PYTHONPATH=tests/lib python3 tests/integration/test_line.py
+build/tcpack``). The runner calls every ``test_*``
 function in definition order, each under a wall-clock budget (SIGALRM
 raises TestTimeout in the test, so a stuck recv() fails the test instead of
 hanging the suite), prints ``ok NAME`` / ``FAIL NAME`` with the traceback,
@@ -35,7 +39,7 @@ _SCRUBBED_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
                  "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM")
 
 _binary = None
-_tmpdir = None
+_tmpdir = None		# main()'s, or made on first use without the runner (_scratch())
 _servers = []		# started in the current test, killed after it
 _server_ids = itertools.count()
 
@@ -94,12 +98,26 @@ def binary():
 	return _binary
 
 
-def tmpdir():
+def _scratch():
+	"""
+	The scratch directory. A program that uses Server without the runner
+	(bench/run) gets one on first use; it goes, with every server still
+	running, when the program exits.
+	"""
+	global _tmpdir
+	if _tmpdir is None:
+		_tmpdir = tempfile.mkdtemp(prefix="tcpack-")
+		atexit.register(shutil.rmtree, _tmpdir, True)
+		atexit.register(_kill_all)	# atexit runs last in first: before the rmtree
 	return _tmpdir
 
 
+def tmpdir():
+	return _scratch()
+
+
 def tmp_path(name):
-	return os.path.join(_tmpdir, name)
+	return os.path.join(_scratch(), name)
 
 
 def write_file(name, text):
@@ -162,8 +180,9 @@ def free_port(family=socket.AF_INET):
 		return s.getsockname()[1]
 
 
-# How tcpack says io_uring (or its provided buffer rings) is refused here.
-_URING_REFUSED = re.compile(r"io_uring is not available|cannot set up io_uring|cannot register provided buffers")
+# How tcpack (and tcpack-bench) say io_uring, or its provided buffer rings,
+# is refused here.
+URING_REFUSED = re.compile(r"io_uring is not available|cannot set up io_uring|cannot register provided buffers")
 
 _LISTENING = re.compile(r"^listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)", re.M)
 
@@ -171,16 +190,19 @@ _LISTENING = re.compile(r"^listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)", re.
 class Server:
 	"""
 	One tcpack process. ``Server(args)`` builds the command line
-	``tcpack --config EMPTY --listen 127.0.0.1:0 ARGS`` (``listen=None``
-	leaves --listen out, ``config=PATH`` replaces the empty file);
-	``prefix`` goes before the binary (a wrapper such as
-	systemd-socket-activate). stderr goes to a file in the scratch
-	directory. ``start()`` waits for the ``serving in`` line unless
-	``wait=False``.
+	``tcpack --config EMPTY --listen 127.0.0.1:0 [--engine E] ARGS``
+	(``listen=None`` leaves --listen out, ``config=PATH`` replaces the
+	empty file); ``prefix`` goes before the binary (a wrapper such as
+	systemd-socket-activate). ``binary`` defaults to the runner's,
+	``engine`` to $TCPACK_TEST_ENGINE. stderr goes to a file in the
+	scratch directory. ``start()`` waits for the ``serving in`` line
+	unless ``wait=False``.
 	"""
 
 	def __init__(self, args=(), *, listen="127.0.0.1:0", config=None, env=None, prefix=(),
-		     journal_stream=False, name=None, pass_fds=()):
+		     journal_stream=False, name=None, pass_fds=(), binary=None, engine=None):
+		self.binary = binary or _binary
+		self.engine = ENGINE if engine is None else engine
 		self.args = list(args)
 		self.listen = listen
 		self.config = config if config is not None else empty_config()
@@ -197,13 +219,13 @@ class Server:
 			pass
 
 	def argv(self):
-		argv = self.prefix + [_binary, "--config", self.config]
+		argv = self.prefix + [self.binary, "--config", self.config]
 		if self.listen is not None:
 			listens = [self.listen] if isinstance(self.listen, str) else list(self.listen)
 			for l in listens:
 				argv += ["--listen", l]
-		if ENGINE:
-			argv += ["--engine", ENGINE]
+		if self.engine:
+			argv += ["--engine", self.engine]
 		return argv + self.args
 
 	def start(self, wait=True, timeout=10.0):
@@ -224,7 +246,7 @@ class Server:
 		"""Wait for ``serving in`` (all listening lines come before it); parse the ports."""
 		def ready():
 			if self.proc.poll() is not None:
-				refused = [l for l in self.log_lines() if _URING_REFUSED.search(l)]
+				refused = [l for l in self.log_lines() if URING_REFUSED.search(l)]
 				if self.proc.returncode == 1 and refused:
 					raise UringRefused(refused[0])	# the one legitimate skip: no io_uring here
 				raise AssertionError("tcpack exited with %d before serving:\n%s"
@@ -598,13 +620,8 @@ class NotifySocket:
 			os.unlink(self.path)
 
 
-def tcp_sockets(port):
-	"""
-	Every TCP socket of this machine with local or remote port @port, from
-	/proc/net/tcp{,6}: dicts with local_port, remote_port, state (hex),
-	tx_queue and rx_queue (bytes).
-	"""
-	out = []
+def _proc_net_tcp():
+	"""The fields of every line of /proc/net/tcp and /proc/net/tcp6."""
 	for path in ("/proc/net/tcp", "/proc/net/tcp6"):
 		try:
 			with open(path) as f:
@@ -612,19 +629,52 @@ def tcp_sockets(port):
 		except OSError:
 			continue
 		for line in lines:
-			fields = line.split()
-			lport = int(fields[1].rsplit(":", 1)[1], 16)
-			rport = int(fields[2].rsplit(":", 1)[1], 16)
-			if port not in (lport, rport):
-				continue
-			txq, rxq = (int(x, 16) for x in fields[4].split(":"))
-			out.append({"local_port": lport, "remote_port": rport, "state": fields[3],
-				    "tx_queue": txq, "rx_queue": rxq})
+			yield line.split()
+
+
+def tcp_sockets(port):
+	"""
+	Every TCP socket of this machine with local or remote port @port, from
+	/proc/net/tcp{,6}: dicts with local_port, remote_port, state (hex),
+	tx_queue and rx_queue (bytes).
+	"""
+	out = []
+	for fields in _proc_net_tcp():
+		lport = int(fields[1].rsplit(":", 1)[1], 16)
+		rport = int(fields[2].rsplit(":", 1)[1], 16)
+		if port not in (lport, rport):
+			continue
+		txq, rxq = (int(x, 16) for x in fields[4].split(":"))
+		out.append({"local_port": lport, "remote_port": rport, "state": fields[3],
+			    "tx_queue": txq, "rx_queue": rxq})
 	return out
 
 
 TCP_ESTABLISHED = "01"
 TCP_LISTEN = "0A"
+
+
+def listening_ports(pid):
+	"""
+	The TCP ports process @pid listens on, from the kernel rather than its
+	log: the sockets among its fds that /proc/net/tcp{,6} lists in LISTEN.
+	For a server that logs too little to say (tcpack below info level,
+	iperf3). Empty while it has not listened yet.
+	"""
+	inodes = set()
+	try:
+		fds = os.listdir("/proc/%d/fd" % pid)
+	except OSError:
+		return []
+	for fd in fds:
+		try:
+			link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+		except OSError:
+			continue
+		if link.startswith("socket:["):
+			inodes.add(link[8:-1])
+	return [int(fields[1].rsplit(":", 1)[1], 16) for fields in _proc_net_tcp()
+		if fields[3] == TCP_LISTEN and fields[9] in inodes]
 
 
 # ---- runner ---------------------------------------------------------------

@@ -17,9 +17,10 @@ that, plus H held back and D of an unfinished line kept for the log; echo
 owes at most P - 1 + H, in the same two buffers.
 """
 
-# struct tcpack_conn (416 bytes on x86-64) and its free-slot index (4);
-# epoll also keeps a 4-byte "read again" index per slot.
-SLOT_BYTES = {"uring": 420, "epoll": 424}
+# Per worker and slot: struct tcpack_conn (424 bytes on x86-64), its
+# free-slot index (4) and deferred-list entry (4), and the engine's own
+# state of the slot: struct loop_conn (16) or struct ep_conn (2).
+SLOT_BYTES = {"uring": 448, "epoll": 434}
 BUF_RING_ENTRY = 16		# struct io_uring_buf
 RECV_ARM_BUFFERS = 16		# src/loop.c: a multishot receive ends after this many buffers
 

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 """
-Client machinery for the abuse and fault suites, alongside the integration
-harness: well-behaved line clients that check every reply and time every
-round trip, a single-threaded driver for hundreds of pipelining clients, a
-model of line framing to predict what any input must get back, and a
+Client machinery for the abuse and fault suites, alongside the harness:
+well-behaved line clients that check every reply and time every round
+trip, a single-threaded driver for hundreds of pipelining clients, a model
+of line framing to predict what any input must get back, and a
 sampler of the server's RSS, fds and CPU time.
 
 Loopback only; every loop is bounded in count and in time.

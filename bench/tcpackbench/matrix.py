@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: MIT
+"""The rows of the report: every one measured for each engine in turn."""
+
+LINE_REPLY = "ACK\\n"          # tcpack --reply and tcpack-bench --expect decode the escape
+IDLE_CONNS = 10000
+IDLE_SOURCES = 4               # 127.0.0.1 .. 127.0.0.4
+
+
+def build_matrix():
+	"""Every row: id, kind, what the server and the client are told, the unit
+	of an operation, and whether a target names it (those get more
+	rounds)."""
+	rows = []
+	sizes = ((16, "16B"), (128, "128B"), (4096, "4KiB"))
+	for size, sname in sizes:
+		for conns in (1, 50, 500, 5000):
+			for pipe in (1, 16):
+				# rows a target names (one connection: p50)
+				target = conns == 1 or (size == 128 and ((conns == 50) or (conns in (500, 5000) and pipe == 1)))
+				rows.append(dict(
+					id="line/%s/c%d/p%d" % (sname, conns, pipe), kind="load", mode="line",
+					server=["--reply", LINE_REPLY, "--max-message", "4K"],
+					client=["-m", "line", "-e", LINE_REPLY, "-s", str(size),
+						"-c", str(conns), "-P", str(pipe)],
+					unit="msg", target=target))
+	rows.append(dict(
+		id="line/128B/c50/p1/client-2t", kind="load", mode="line",
+		server=["--reply", LINE_REPLY, "--max-message", "4K"],
+		client=["-m", "line", "-e", LINE_REPLY, "-s", "128", "-c", "50", "-P", "1",
+			"--threads", "2"],
+		unit="msg", target=True,
+		note="client competing: tcpack-bench --threads 2"))
+	rows.append(dict(
+		id="oneshot/c50", kind="load", mode="oneshot",
+		server=[],
+		client=["-m", "oneshot", "-s", "64", "-c", "50", "--source-addrs", "8", "--linger0"],
+		unit="conn", target=True,
+		note="64 B message, default reply, 50 exchanges at once, --source-addrs 8 --linger0"))
+	rows.append(dict(
+		id="echo/128B/c50", kind="load", mode="echo", server=[],
+		client=["-m", "echo", "-s", "128", "-c", "50", "-P", "1"],
+		unit="msg", target=False))
+	rows.append(dict(
+		id="echo/64KiB/c50", kind="load", mode="echo", server=[],
+		client=["-m", "echo", "-s", "64K", "-c", "50", "-P", "1"],
+		unit="MiB", target=False))
+	rows.append(dict(
+		id="discard/128KiB/c1/p4", kind="load", mode="discard", server=[],
+		client=["-m", "discard", "-s", "128K", "-c", "1", "-P", "4"],
+		unit="MiB", target=True,
+		note="one stream, 4 x 128 KiB in flight (iperf3 writes 128 KiB)"))
+	rows.append(dict(id="iperf3/loopback", kind="iperf3", unit="MiB", target=True,
+			 note="iperf3 -c 127.0.0.1, one stream, 128 KiB writes"))
+	rows.append(dict(id="rss/10k-idle", kind="rss", mode="line", unit="conn", target=True,
+			 note="%d idle connections from %d source addresses" % (IDLE_CONNS, IDLE_SOURCES)))
+	return rows
+
+
+QUICK_IDS = ("line/128B/c50/p1", "line/128B/c50/p16", "oneshot/c50",
+	     "discard/128KiB/c1/p4", "iperf3/loopback", "rss/10k-idle")

@@ -28,9 +28,10 @@
 
 /*
  * Connections accepted past max-connections wait here for a slot, in order;
- * beyond this many per worker they are closed. Only a few ever do: the
- * io_uring engine arms an accept only while a slot is free (workers racing
- * for the last slots can overshoot by 8 per listening socket each), the
+ * beyond this many per worker they are closed. Only a few ever do: near the
+ * limit the io_uring engine arms single-shot accepts only while a slot is
+ * free (workers racing for the last slots can overshoot by 8 per listening
+ * socket each, plus connections handed over and not yet arrived), the
  * epoll engine stops at the limit within one batch of accepts.
  */
 #define TCPACK_PARKED_MAX 256u

@@ -318,9 +318,16 @@ fail:
 	return r;
 }
 
-/* epoll is as old as Linux 2.6 and allowed wherever sockets are. */
+/* epoll is as old as Linux 2.6; seccomp could still refuse it. */
 static int ep_probe(char *err)
 {
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, TCPACK_ERR_MAX, "epoll_create1: %s", strerror(errno));
+		return -errno;
+	}
+	close(fd);
 	return 0;
 }
 

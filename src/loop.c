@@ -443,12 +443,6 @@ static void ref_put(struct tcpack_loop *l, struct tcpack_conn *c)
 	}
 }
 
-/* Nothing to do on the ring until the connection's first receive is armed. */
-static int loop_attach(void *engine, struct tcpack_conn *c)
-{
-	return 0;
-}
-
 static void loop_close(void *engine, struct tcpack_conn *c)
 {
 	struct tcpack_loop *l = engine;
@@ -1197,7 +1191,7 @@ const struct tcpack_engine tcpack_engine_uring = {
 	.setup = loop_setup,
 	.run = loop_run,
 	.free = loop_free,
-	.attach = loop_attach,
+	.attach = NULL,		/* nothing to do before the first receive is armed */
 	.send = loop_send,
 	.receive = loop_receive,
 	.close = loop_close,

@@ -337,27 +337,32 @@ static int supervise(struct server *s, char *err)
 	}
 }
 
+/* The engine asked for, or with "auto" io_uring, else epoll; each probed first. */
 static int pick_engine(struct server *s, char *err)
 {
 	char why[TCPACK_ERR_MAX];
 	int r;
 
-	if (s->cur.engine == TCPACK_ENGINE_CHOICE_EPOLL) {
-		s->engine = &tcpack_engine_epoll;
-		return 0;
-	}
-	r = tcpack_engine_uring.probe(why);
-	if (r >= 0) {
-		s->engine = &tcpack_engine_uring;
-		return 0;
-	}
-	if (s->cur.engine == TCPACK_ENGINE_CHOICE_AUTO && (r == -ENOSYS || r == -EPERM || r == -EOPNOTSUPP)) {
+	if (s->cur.engine != TCPACK_ENGINE_CHOICE_EPOLL) {
+		r = tcpack_engine_uring.probe(why);
+		if (r >= 0) {
+			s->engine = &tcpack_engine_uring;
+			return 0;
+		}
+		if (s->cur.engine != TCPACK_ENGINE_CHOICE_AUTO ||
+		    (r != -ENOSYS && r != -EPERM && r != -EOPNOTSUPP)) {
+			snprintf(err, TCPACK_ERR_MAX, "io_uring is not available: %s", why);
+			return r;
+		}
 		tcpack_logf(LOG_WARNING, "io_uring is not available: %s; serving with the epoll engine", why);
-		s->engine = &tcpack_engine_epoll;
-		return 0;
 	}
-	snprintf(err, TCPACK_ERR_MAX, "io_uring is not available: %s", why);
-	return r;
+	r = tcpack_engine_epoll.probe(why);
+	if (r < 0) {
+		snprintf(err, TCPACK_ERR_MAX, "epoll is not available: %s", why);
+		return r;
+	}
+	s->engine = &tcpack_engine_epoll;
+	return 0;
 }
 
 int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_listeners *listeners,

@@ -181,7 +181,7 @@ void tcpack_worker_accepted(struct tcpack_worker *w, int fd)
 		park(w, fd);
 		return;
 	}
-	r = w->engine->attach(w->engine_data, c);
+	r = w->engine->attach ? w->engine->attach(w->engine_data, c) : 0;
 	if (r < 0)
 		tcpack_conn_error(c, r, "watch");	/* closed by the flush after the batch */
 }

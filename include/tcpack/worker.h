@@ -141,7 +141,10 @@ struct tcpack_engine {
 	void (*free)(void *engine);
 
 	/* What the worker's policy asks of the engine, for one connection. */
-	/* A new connection took a slot: start watching it. Return: 0 or -errno. */
+	/*
+	 * A new connection took a slot: start watching it (NULL: nothing to
+	 * do). Return: 0 or -errno.
+	 */
 	int (*attach)(void *engine, struct tcpack_conn *c);
 	/*
 	 * Send what it owes (tcpack_conn_output(), or its lent bytes);

@@ -181,6 +181,18 @@ void tcpack_conn_closing(struct tcpack_conn *c)
 	c->phase = TCPACK_CONN_CLOSED;
 }
 
+/*
+ * The oneshot exchange is over and the peer sent nothing more: no byte
+ * after the message reached us, and none waits unread in the socket.
+ */
+static bool nothing_more_sent(const struct tcpack_conn *c)
+{
+	int unread = -1;
+
+	return c->cfg->mode == TCPACK_MODE_ONESHOT && c->got_message && !c->input_after &&
+	       c->fd >= 0 && ioctl(c->fd, SIOCINQ, &unread) == 0 && unread == 0;
+}
+
 enum tcpack_conn_next tcpack_conn_next(const struct tcpack_conn *c)
 {
 	switch (c->phase) {
@@ -194,7 +206,7 @@ enum tcpack_conn_next tcpack_conn_next(const struct tcpack_conn *c)
 	if (tcpack_conn_pending(c))
 		return TCPACK_CONN_NEXT_SEND;
 	if (c->phase == TCPACK_CONN_FINISHING)
-		return TCPACK_CONN_NEXT_SHUTDOWN;
+		return nothing_more_sent(c) ? TCPACK_CONN_NEXT_CLOSE : TCPACK_CONN_NEXT_SHUTDOWN;
 	if (c->phase == TCPACK_CONN_PEER_DONE)
 		return TCPACK_CONN_NEXT_CLOSE;
 	return TCPACK_CONN_NEXT_WAIT;
@@ -383,8 +395,10 @@ void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 
 	count_in(c, len);
 
-	if (c->phase != TCPACK_CONN_OPEN)
+	if (c->phase != TCPACK_CONN_OPEN) {
+		c->input_after = true;
 		return;		/* finishing or lingering: read and discarded */
+	}
 
 	switch (c->cfg->mode) {
 	case TCPACK_MODE_ONESHOT:
@@ -606,6 +620,12 @@ bool tcpack_conn_wants_input(const struct tcpack_conn *c)
 	case TCPACK_CONN_OPEN:
 		return !buf_used(&c->stash) && tcpack_conn_pending(c) < c->cfg->max_pending;
 	case TCPACK_CONN_FINISHING:
+		/*
+		 * Read and discard, so closing never resets; but a oneshot
+		 * exchange that may close at once (tcpack_conn_next()) reads
+		 * nothing more: unread bytes make it linger instead.
+		 */
+		return !(c->cfg->mode == TCPACK_MODE_ONESHOT && c->got_message && !c->input_after);
 	case TCPACK_CONN_LINGER:
 		return true;	/* read and discard, so closing never resets */
 	default:

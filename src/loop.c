@@ -219,14 +219,19 @@ static int setup_buffers(struct tcpack_loop *l, char *err)
  * once that many bytes arrived: Linux 6.15 reads the limit from optlen,
  * which liburing 2.3's struct io_uring_sqe names file_index (same place).
  * A receive that starts below the limit still fills up to a whole buffer:
- * one arm delivers at most limit + buffer-size - 1 bytes.
+ * one arm delivers at most limit + buffer-size - 1 bytes. With @single, a
+ * plain receive instead: one completion, into the buffer(s) the kernel
+ * picks (a oneshot exchange wants one message, and nothing armed after it).
  */
-static void prep_recv(struct io_uring_sqe *sqe, int fd, unsigned int limit)
+static void prep_recv(struct io_uring_sqe *sqe, int fd, unsigned int limit, bool single)
 {
-	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+	if (single)
+		io_uring_prep_recv(sqe, fd, NULL, 0, 0);
+	else
+		io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
-	sqe->file_index = limit;
+	sqe->file_index = single ? 0 : limit;
 }
 
 /*
@@ -248,7 +253,7 @@ static bool probe_recv_limit(struct tcpack_loop *l)
 	    write(sv[1], "x", 1) != 1 || shutdown(sv[1], SHUT_WR) < 0)
 		goto out;
 	sqe = io_uring_get_sqe(&l->ring);	/* the ring is new: there is room */
-	prep_recv(sqe, sv[0], 1);
+	prep_recv(sqe, sv[0], 1, false);
 	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_RECV, NO_SLOT, 0));
 	if (io_uring_submit(&l->ring) != 1)
 		goto out;
@@ -498,7 +503,8 @@ static void arm_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 		c->recv_burst = 2 * l->bufs_bytes;
 		limit = 0;
 	}
-	prep_recv(sqe, c->fd, (unsigned int)limit);
+	prep_recv(sqe, c->fd, (unsigned int)limit,
+		  c->cfg->mode == TCPACK_MODE_ONESHOT && c->phase == TCPACK_CONN_OPEN);
 	if (l->bundle)
 		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 	lc->recv_bundle = l->bundle;
@@ -1159,7 +1165,7 @@ static int loop_probe(char *err)
 		goto out;
 	}
 	sqe = io_uring_get_sqe(&ring);
-	prep_recv(sqe, sv[0], 0);
+	prep_recv(sqe, sv[0], 0, false);
 	if (io_uring_submit(&ring) != 1 || io_uring_wait_cqe_timeout(&ring, &cqe, &ts) < 0) {
 		r = -EIO;
 		snprintf(err, TCPACK_ERR_MAX, "probing io_uring: a receive did not complete");

@@ -17,7 +17,9 @@
  *        ──(the engine closes the fd: tcpack_conn_closing())──▶ CLOSED.
  * LINGER reads and discards until the peer closes, so closing never meets
  * unread data, which would make the kernel reset the connection and throw
- * away replies still in the send queue.
+ * away replies still in the send queue. A oneshot exchange skips it when
+ * nothing came after the message and nothing waits unread: FINISHING
+ * ──(reply sent)──▶ DONE, a close whose FIN follows the reply.
  */
 
 #include <stdbool.h>
@@ -71,6 +73,7 @@ struct tcpack_conn {
 
 	bool draining;		/* server is stopping: finish after owed replies */
 	bool got_message;	/* oneshot: the one message has arrived */
+	bool input_after;	/* oneshot: bytes arrived after the message */
 	bool timed_out;		/* closed by a timeout, not by the exchange */
 	bool peer_known;
 	struct sockaddr_storage peer;
@@ -119,8 +122,11 @@ void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config 
  * nothing is owed), SEND while anything is owed (the engine does nothing
  * while its own send is still in flight: the bytes stay owed until
  * tcpack_conn_sent()), SHUTDOWN when the server is finishing and all is
- * sent, WAIT otherwise (and once CLOSED). Whether to receive is
- * tcpack_conn_wants_input().
+ * sent, WAIT otherwise (and once CLOSED). A oneshot exchange whose reply
+ * is sent closes at once instead of shutting down and lingering when no
+ * byte came after the message and the socket holds none unread (SIOCINQ):
+ * its close sends the FIN after the reply, and there is nothing a reset
+ * could be provoked by. Whether to receive is tcpack_conn_wants_input().
  */
 enum tcpack_conn_next tcpack_conn_next(const struct tcpack_conn *c);
 

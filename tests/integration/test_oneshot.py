@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """oneshot mode: one message, one reply, then the server ends the connection."""
+import os
 import re
 import socket
 import struct
@@ -169,16 +170,48 @@ def test_log_keeps_valid_utf8_and_escapes_the_rest():
 
 
 def test_client_that_keeps_sending_still_gets_one_reply():
-	# Bytes after the first chunk are read and dropped; the reply still ends with EOF.
+	# Bytes after the reply reach a closed connection: the reply was read
+	# whole before, and the connection ends (EOF, or a reset for the late
+	# bytes) without a second reply.
 	with Server() as srv:
 		with connect(srv.port) as s:
 			s.sendall(b"first")
 			assert harness.recv_exact(s, len(DEFAULT_REPLY)) == DEFAULT_REPLY
 			try:
 				s.sendall(b"more and more" * 100)
+				assert recv_until_eof(s) == b""
 			except (BrokenPipeError, ConnectionResetError):
 				pass
-			assert recv_until_eof(s) == b""
+
+
+def open_fds(pid):
+	return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_exchange_closes_without_waiting_for_the_client_to_close():
+	# Nothing came after the message and nothing waits unread: the server
+	# closes right after the reply (FIN behind it) instead of shutting down
+	# and lingering until the client closes, which would keep the
+	# connection's fd up to 2 s while this client keeps its end open.
+	with Server() as srv:
+		before = open_fds(srv.pid)
+		with connect(srv.port) as s:
+			s.sendall(b"hello")
+			assert recv_until_eof(s) == DEFAULT_REPLY
+			harness.wait_until(lambda: open_fds(srv.pid) == before, 1.0,
+					   "the server's fd for the connection closed while the client is still open")
+
+
+def test_message_longer_than_one_receive_gets_reply_and_a_clean_close():
+	# The first receive is the message; the rest of the client's bytes wait
+	# unread, so the server lingers (reads and drops them) instead of
+	# closing at once, which would reset the connection and could destroy
+	# the reply: the client sees the reply, then EOF, never a reset.
+	with Server(["--buffer-size", "1K"]) as srv:
+		for i in range(10):
+			with connect(srv.port) as s:
+				s.sendall(b"x" * (256 << 10))
+				assert recv_until_eof(s) == DEFAULT_REPLY
 
 
 def test_empty_reply_sends_nothing_but_still_closes():

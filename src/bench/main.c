@@ -22,7 +22,7 @@
 #include "worker.h"
 
 #define NSEC_PER_SEC	1000000000ull
-#define FDS_SPARE	64	/* beyond one per connection: stdio, rings, eventfd */
+#define FDS_SPARE	64	/* beyond one per connection: stdio, rings or epolls, eventfd */
 
 struct thread_slot {
 	pthread_t tid;
@@ -105,7 +105,7 @@ static void *thread_main(void *arg)
 	struct bench_worker *w = NULL;
 	uint64_t one = 1;
 
-	/* The ring is single-issuer: it is set up on the thread that drives it. */
+	/* An io_uring is single-issuer: set up on the thread that drives it. */
 	t->setup_r = bench_worker_new(t->run, t->first_conn, t->n_conns, t->quota, &t->progress,
 				      &t->result, &w, t->err);
 	pthread_mutex_lock(&t->gate->lock);

@@ -29,12 +29,14 @@ enum {
 	OPT_SOURCE_ADDRS,
 	OPT_LINGER0,
 	OPT_ALLOW_REMOTE,
+	OPT_CLIENT,
 };
 
 static const struct option long_options[] = {
 	{ "host",		required_argument,	NULL, OPT_HOST },
 	{ "port",		required_argument,	NULL, OPT_PORT },
 	{ "mode",		required_argument,	NULL, 'm' },
+	{ "client",		required_argument,	NULL, OPT_CLIENT },
 	{ "connections",	required_argument,	NULL, 'c' },
 	{ "threads",		required_argument,	NULL, 't' },
 	{ "duration",		required_argument,	NULL, 'd' },
@@ -65,8 +67,10 @@ static void print_help(void)
 	       "      --host ADDR          target address (default " DEFAULT_HOST ")\n"
 	       "      --port PORT          target port (default %d)\n"
 	       "  -m, --mode MODE          oneshot | line | echo | discard (default oneshot)\n"
+	       "      --client ENGINE      uring | epoll: how the client does its I/O (default\n"
+	       "                           uring); epoll sends one turn of messages per write\n"
 	       "  -c, --connections N      connections kept busy at once (default 1)\n"
-	       "  -t, --threads T          client threads, one io_uring each (default 1)\n"
+	       "  -t, --threads T          client threads, one io_uring or epoll each (default 1)\n"
 	       "  -d, --duration TIME      measure this long: 10, 2.5s, 500ms, 1min (default 10s,\n"
 	       "                           none when only --requests is given)\n"
 	       "  -n, --requests N         stop after N messages (oneshot: connections) in total\n"
@@ -91,15 +95,27 @@ static void print_help(void)
 	       DEFAULT_PORT, DEFAULT_SIZE);
 }
 
+#define N_NAMES(names) (sizeof(names) / sizeof((names)[0]))
+
+static const char *const mode_names[] = {
+	[BENCH_ONESHOT] = "oneshot",
+	[BENCH_LINE] = "line",
+	[BENCH_ECHO] = "echo",
+	[BENCH_DISCARD] = "discard",
+};
+static const char *const client_names[] = {
+	[BENCH_CLIENT_URING] = "uring",
+	[BENCH_CLIENT_EPOLL] = "epoll",
+};
+
 const char *bench_mode_name(enum bench_mode mode)
 {
-	switch (mode) {
-	case BENCH_ONESHOT:	return "oneshot";
-	case BENCH_LINE:	return "line";
-	case BENCH_ECHO:	return "echo";
-	case BENCH_DISCARD:	return "discard";
-	}
-	return "?";
+	return (size_t)mode < N_NAMES(mode_names) ? mode_names[mode] : "?";
+}
+
+const char *bench_client_name(enum bench_client client)
+{
+	return (size_t)client < N_NAMES(client_names) ? client_names[client] : "?";
 }
 
 bool bench_addr_is_loopback(const struct sockaddr *sa)
@@ -201,15 +217,12 @@ static int parse_rate(const char *s, double *ret)
 	return parse_scaled(s, rate_units, 1e9, ret);
 }
 
-static int parse_mode(const char *s, enum bench_mode *ret)
+/* The index of @s in @names (an enum's values, from 0), or -EINVAL. */
+static int parse_name(const char *s, const char *const *names, size_t n)
 {
-	static const enum bench_mode modes[] = { BENCH_ONESHOT, BENCH_LINE, BENCH_ECHO, BENCH_DISCARD };
-
-	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		if (!strcmp(s, bench_mode_name(modes[i]))) {
-			*ret = modes[i];
-			return 0;
-		}
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(s, names[i]))
+			return (int)i;
 	}
 	return -EINVAL;
 }
@@ -355,8 +368,16 @@ int bench_opts_parse(int argc, char **argv, struct bench_opts *ret, char *err)
 			port_text = optarg;
 			break;
 		case 'm':
-			if (parse_mode(optarg, &o.mode) < 0)
+			r = parse_name(optarg, mode_names, N_NAMES(mode_names));
+			if (r < 0)
 				FAIL("--mode: '%s' is not oneshot, line, echo or discard", optarg);
+			o.mode = (enum bench_mode)r;
+			break;
+		case OPT_CLIENT:
+			r = parse_name(optarg, client_names, N_NAMES(client_names));
+			if (r < 0)
+				FAIL("--client: '%s' is not uring or epoll", optarg);
+			o.client = (enum bench_client)r;
 			break;
 		case 'c':
 			if (parse_u64(optarg, BENCH_CONNECTIONS_MAX, false, &v) < 0 || v == 0)

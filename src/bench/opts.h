@@ -20,6 +20,12 @@ enum bench_mode {
 	BENCH_DISCARD,	/* keep-alive: nothing comes back */
 };
 
+/* How the client moves its bytes (worker-engine.h). */
+enum bench_client {
+	BENCH_CLIENT_URING,	/* io_uring: batched submissions, multishot receives */
+	BENCH_CLIENT_EPOLL,	/* readiness: non-blocking sockets, one read per event */
+};
+
 #define BENCH_ERR_MAX		256
 #define BENCH_TARGET_MAX	(INET6_ADDRSTRLEN + 8)
 
@@ -39,6 +45,7 @@ struct bench_opts {
 	char target[BENCH_TARGET_MAX];	/* "127.0.0.1:12345" or "[::1]:12345", for reports */
 
 	enum bench_mode mode;
+	enum bench_client client;
 	uint32_t connections;
 	uint32_t threads;
 	uint32_t pipeline;		/* messages in flight per connection */
@@ -74,6 +81,7 @@ int bench_opts_parse(int argc, char **argv, struct bench_opts *ret, char *err);
 void bench_opts_deinit(struct bench_opts *o);
 
 const char *bench_mode_name(enum bench_mode mode);
+const char *bench_client_name(enum bench_client client);
 
 
 /**

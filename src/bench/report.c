@@ -51,9 +51,9 @@ void bench_report_text(FILE *f, const struct bench_summary *s)
 	const struct bench_opts *o = s->opts;
 	double rate = per_second(s, (double)s->requests);
 
-	fprintf(f, "tcpack-bench: %s mode, %s, %u connection%s, %u thread%s", bench_mode_name(o->mode),
-		o->target, o->connections, o->connections == 1 ? "" : "s", o->threads,
-		o->threads == 1 ? "" : "s");
+	fprintf(f, "tcpack-bench: %s mode, %s client, %s, %u connection%s, %u thread%s",
+		bench_mode_name(o->mode), bench_client_name(o->client), o->target, o->connections,
+		o->connections == 1 ? "" : "s", o->threads, o->threads == 1 ? "" : "s");
 	if (o->mode != BENCH_ONESHOT)
 		fprintf(f, ", pipeline %u", o->pipeline);
 	fprintf(f, ", %u-byte messages", o->size);
@@ -113,9 +113,10 @@ void bench_report_json(FILE *f, const struct bench_summary *s)
 {
 	const struct bench_opts *o = s->opts;
 
-	fprintf(f, "{\"mode\":\"%s\",\"target\":\"%s\",\"connections\":%u,\"threads\":%u,"
-		"\"pipeline\":%u,\"size\":%u,", bench_mode_name(o->mode), o->target,
-		o->connections, o->threads, o->pipeline, o->size);
+	fprintf(f, "{\"mode\":\"%s\",\"client\":\"%s\",\"target\":\"%s\",\"connections\":%u,"
+		"\"threads\":%u,\"pipeline\":%u,\"size\":%u,", bench_mode_name(o->mode),
+		bench_client_name(o->client), o->target, o->connections, o->threads, o->pipeline,
+		o->size);
 	if (o->rate > 0)
 		fprintf(f, "\"rate\":%.3f,", o->rate);
 	else

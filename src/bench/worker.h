@@ -2,10 +2,10 @@
 #pragma once
 
 /*
- * One load thread: its own io_uring, its own provided buffer ring, its share
- * of the connections. worker.c is the only file of tcpack-bench that touches
- * struct io_uring. Workers share nothing on the hot path: main reads their
- * progress counters once a second and their results after they finished.
+ * One load thread: its own engine (--client: an io_uring, or an epoll
+ * instance), its share of the connections. Workers share nothing on the hot
+ * path: main reads their progress counters once a second and their results
+ * after they finished. worker-engine.h is the inside of a worker.
  */
 
 #include <stdatomic.h>
@@ -14,45 +14,6 @@
 
 #include "hist.h"
 #include "opts.h"
-
-/*
- * user_data of every SQE, encoded here and nowhere else:
- *   bits 63..56  op
- *   bits 55..32  generation of the connection slot (24 bits)
- *   bits 31..0   connection slot
- * A completion whose generation differs from its slot's is stale: the slot
- * was closed and reused since the operation was submitted.
- */
-enum bench_op {
-	BENCH_OP_NONE = 0,	/* never submitted: a zero user_data is not ours */
-	BENCH_OP_CONNECT,
-	BENCH_OP_SEND,
-	BENCH_OP_RECV,
-	BENCH_OP_CANCEL,	/* cancels every request on a closing connection's fd */
-	BENCH_OP_CLOSE,
-};
-
-#define BENCH_UD_GEN_MASK	0xffffffu
-
-struct bench_ud {
-	enum bench_op op;
-	uint32_t gen;
-	uint32_t slot;
-};
-
-static inline uint64_t bench_ud_encode(enum bench_op op, uint32_t slot, uint32_t gen)
-{
-	return (uint64_t)op << 56 | (uint64_t)(gen & BENCH_UD_GEN_MASK) << 32 | slot;
-}
-
-static inline struct bench_ud bench_ud_decode(uint64_t ud)
-{
-	return (struct bench_ud){
-		.op = (enum bench_op)(ud >> 56),
-		.gen = (uint32_t)(ud >> 32) & BENCH_UD_GEN_MASK,
-		.slot = (uint32_t)ud,
-	};
-}
 
 /* Timing and stop requests shared by main and every worker. */
 struct bench_run {
@@ -100,14 +61,15 @@ struct bench_result {
 struct bench_worker;
 
 /**
- * bench_worker_new() - set up a ring, buffer ring and @n_conns connection
- * slots (numbered from @first_conn across workers). Call it on the thread
- * that will run the worker: the ring is single-issuer.
+ * bench_worker_new() - set up the engine --client names (io_uring: a ring and
+ * a buffer ring; epoll: an epoll instance) and @n_conns connection slots
+ * (numbered from @first_conn across workers). Call it on the thread that
+ * will run the worker: the ring is single-issuer.
  * @quota: measured messages this worker issues at most (0: no limit).
  * @progress, @result: where the worker reports; zeroed by the caller.
  *
- * Return: 0 and *@ret, or a negative errno (-ENOSYS/-EPERM when io_uring is
- * refused) with @err saying what failed.
+ * Return: 0 and *@ret, or a negative errno (-ENOSYS/-EPERM when io_uring or
+ * epoll is refused) with @err saying what failed.
  */
 int bench_worker_new(struct bench_run *run, uint32_t first_conn, uint32_t n_conns, uint64_t quota,
 		     struct bench_progress *progress, struct bench_result *result,
@@ -118,7 +80,7 @@ int bench_worker_new(struct bench_run *run, uint32_t first_conn, uint32_t n_conn
  * main asks to stop, then drain what is in flight (for at most --timeout)
  * and close every connection.
  *
- * Return: 0, or a negative errno when the ring itself failed.
+ * Return: 0, or a negative errno when the engine itself failed.
  */
 int bench_worker_run(struct bench_worker *w);
 

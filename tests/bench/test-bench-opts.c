@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The command line: defaults, the target forms, the loopback-only rule and
- * the combinations refused before anything runs.
+ * The command line: defaults, the target forms, the loopback-only rule, the
+ * client engine and the combinations refused before anything runs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,6 +46,7 @@ static void test_defaults(void **state)
 	assert_int_equal(parse_args(&o, err, (char *[]){ "tcpack-bench", NULL }), 0);
 	assert_string_equal(o.target, "127.0.0.1:12345");
 	assert_int_equal(o.mode, BENCH_ONESHOT);
+	assert_int_equal(o.client, BENCH_CLIENT_URING);
 	assert_int_equal(o.connections, 1);
 	assert_int_equal(o.pipeline, 1);
 	assert_int_equal(o.size, 64);
@@ -120,6 +121,29 @@ static void test_values(void **state)
 	bench_opts_deinit(&o);
 }
 
+static void test_client_engine(void **state)
+{
+	struct bench_opts o;
+	char err[BENCH_ERR_MAX];
+
+	assert_int_equal(PARSE(&o, err, "--client", "epoll", "-m", "line"), 0);
+	assert_int_equal(o.client, BENCH_CLIENT_EPOLL);
+	assert_string_equal(bench_client_name(o.client), "epoll");
+	bench_opts_deinit(&o);
+	assert_int_equal(PARSE(&o, err, "--client=uring"), 0);
+	assert_int_equal(o.client, BENCH_CLIENT_URING);
+	assert_string_equal(bench_client_name(o.client), "uring");
+	bench_opts_deinit(&o);
+	/* The last one given counts, as for every option. */
+	assert_int_equal(PARSE(&o, err, "--client", "uring", "--client", "epoll"), 0);
+	assert_int_equal(o.client, BENCH_CLIENT_EPOLL);
+	bench_opts_deinit(&o);
+	REFUSED("--client: 'kqueue' is not uring or epoll", "--client", "kqueue");
+	REFUSED("--client: 'EPOLL' is not uring or epoll", "--client", "EPOLL");
+	REFUSED("--client: '' is not uring or epoll", "--client=");
+	REFUSED("needs a value", "--client");
+}
+
 static void test_refused_combinations(void **state)
 {
 	REFUSED("line mode needs a non-empty reply", "-m", "line", "-e", "");
@@ -145,6 +169,7 @@ int main(void)
 		cmocka_unit_test(test_target_forms),
 		cmocka_unit_test(test_loopback_only_unless_allowed),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_client_engine),
 		cmocka_unit_test(test_refused_combinations),
 	};
 

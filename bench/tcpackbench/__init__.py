@@ -5,7 +5,7 @@ engine against the epoll engine on loopback.
 
     matrix     the rows: what the server and the client are told
     sampling   /proc: a process's CPU time, the machine's, waiting for quiet
-    running    the processes: tcpack (the harness's Server), tcpack-bench, iperf3
+    running    the processes: tcpack (the harness's Server), the floor servers, tcpack-bench, iperf3
     stats      medians and ratios of the rounds
     report     console table, targets, docs/BENCHMARKS.md and the chart
     build      the tools the run needs and the release build

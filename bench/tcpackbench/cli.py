@@ -9,9 +9,9 @@ import time
 
 from . import ENGINES, ROOT, log
 from .build import build, ensure_packages
-from .matrix import QUICK_IDS, build_matrix
-from .report import machine_info, print_console, targets, write_docs
-from .running import measure
+from .matrix import FLOORS, QUICK_IDS, build_matrix
+from .report import floor_rows, machine_info, print_console, targets, write_docs
+from .running import floor_binaries, measure
 from .sampling import loadavg
 
 
@@ -41,7 +41,7 @@ def main():
 	rows = build_matrix()
 	if cfg.list:
 		for r in rows:
-			print(r["id"])
+			print(r["id"] + ("   (+ %s)" % ", ".join(FLOORS.values()) if r.get("floor") else ""))
 		return 0
 	full = not cfg.quick and not cfg.rows
 	if cfg.quick:
@@ -78,6 +78,7 @@ def main():
 		if not os.access(b, os.X_OK):
 			log("missing %s" % b)
 			return 1
+	cfg.floors = floor_binaries(cfg.build_dir) if any(r.get("floor") for r in rows) else {}
 
 	info = machine_info(cfg)
 	t_start = time.monotonic()
@@ -99,8 +100,10 @@ def main():
 					  meta["waited_s"], meta["redos"]))
 	if cfg.json:
 		with open(cfg.json, "w") as f:
-			json.dump(dict(info=info, meta=meta, summaries=summaries, raw=raw), f, indent=1)
-	errs = [s["id"] for s in summaries if any(s[e]["errors"] for e in ENGINES if e in s)]
+			json.dump(dict(info=info, meta=meta, summaries=summaries, floor=floor_rows(summaries), raw=raw),
+				  f, indent=1)
+	errs = [s["id"] for s in summaries
+		if any(s[e]["errors"] for e in ENGINES + tuple(FLOORS.values()) if e in s)]
 	if errs:
 		print("\nERRORS in %s (see --json for the client's messages)" % ", ".join(errs))
 	if cfg.write:

@@ -11,7 +11,7 @@ import sys
 import tempfile
 
 from . import ENGINES, ROOT, log
-from .matrix import IDLE_CONNS, IDLE_SOURCES
+from .matrix import EPOLL_CLIENT, FLOORS, IDLE_CONNS, IDLE_SOURCES
 from .sampling import DISTURBED_CORES, MAX_REDOS, QUIET_CORES, QUIET_WAIT_S, REDO_CORES
 from .stats import ratio, spread
 
@@ -28,6 +28,57 @@ def fnum(v, digits=3):
 
 def fr(v):
 	return "–" if v is None else "%.2f" % v
+
+
+CLIENT_NAMES = {"uring": "io_uring", "epoll": "epoll"}
+
+
+def client_name(s):
+	return CLIENT_NAMES.get(s.get("client") or "uring", s.get("client"))
+
+
+def floor_rows(summaries):
+	"""tcpack against the floor, for every row the floors ran beside (the
+	JSON's "floor" and the report's table): per engine tcpack's and its
+	floor's CPU per operation and throughput (medians), their ratio, and the
+	ratio round by round."""
+	out = []
+	for s in summaries:
+		if s.get("kind") != "load" or not s.get("floor"):
+			continue
+		r = dict(id=s["id"], client=s.get("client") or "uring", unit=s["unit"])
+		for e, f in s["floor"].items():
+			r[e] = dict(floor=f["server"], tcpack_cpu_us_per_op=s[e]["cpu_us_per_op"],
+				    floor_cpu_us_per_op=s[f["server"]]["cpu_us_per_op"], cpu_ratio=f["cpu"],
+				    tcpack_ops_per_s=s[e]["ops_per_s"], floor_ops_per_s=s[f["server"]]["ops_per_s"],
+				    ops_ratio=f["ops"], cpu_ratio_rounds=f["cpu_rounds"],
+				    floor_cpu_values=s[f["server"]]["cpu_values"],
+				    floor_errors=s[f["server"]]["errors"])
+		out.append(r)
+	return out
+
+
+def floor_table_lines(summaries):
+	"""The report's "tcpack against the floor" table (markdown)."""
+	rows = floor_rows(summaries)
+	if not rows:
+		return []
+	lines = ["| row | client | tcpack uring CPU µs/op | floor-uring | **tcpack-uring / floor-uring** "
+		 "| tcpack epoll CPU µs/op | floor-epoll | **tcpack-epoll / floor-epoll** | op/s: floor-uring, floor-epoll |",
+		 "|" + "---|" * 9]
+	for r in rows:
+		cells = []
+		for e in ENGINES:
+			m = r.get(e)
+			if not m:
+				cells += ["–", "–", "–"]
+				continue
+			cells += [fnum(m["tcpack_cpu_us_per_op"]), fnum(m["floor_cpu_us_per_op"]) + (
+				" (errors: %d)" % m["floor_errors"] if m["floor_errors"] else ""), "**%s×**" % fr(m["cpu_ratio"])]
+		ops = ", ".join(fnum(r[e]["floor_ops_per_s"]) if e in r else "–" for e in ENGINES)
+		lines.append("| `%s` | %s | %s | %s |" % (r["id"], CLIENT_NAMES.get(r["client"], r["client"]),
+							 " | ".join(cells), ops))
+	return lines
 
 
 def table_lines(summaries):
@@ -73,6 +124,20 @@ def print_console(summaries):
 				      "+%.2f KiB/conn, %.2f KiB/conn all-in" % (
 					s["id"] if e == "uring" else "", "KiB", e, fnum(m["base_kib"]), fnum(m["floor_kib"]),
 					fnum(m["rss_kib"]), fnum(m["held"]), m["kib_per_conn"], m["kib_per_conn_all"]))
+	frows = floor_rows(summaries)
+	if frows:
+		print()
+		print("tcpack against the floor: server CPU µs/op (medians), tcpack / floor")
+		print("%-30s %8s %9s %11s %6s %9s %11s %6s" % (
+			"row", "client", "uringCPU", "floor-uring", "ratio", "epollCPU", "floor-epoll", "ratio"))
+		for r in frows:
+			cells = []
+			for e in ENGINES:
+				m = r.get(e)
+				cells += [fnum(m["tcpack_cpu_us_per_op"]), fnum(m["floor_cpu_us_per_op"]),
+					  fr(m["cpu_ratio"])] if m else ["-", "-", "-"]
+			print("%-30s %8s %9s %11s %6s %9s %11s %6s" % tuple(
+				[r["id"], CLIENT_NAMES.get(r["client"], r["client"])] + cells))
 	sys.stdout.flush()
 
 
@@ -101,12 +166,28 @@ def targets(by_id):
 		add("%s: CPU/op" % label, "%.2f× (%s / %s µs)" % (v, fnum(s["uring"]["cpu_us_per_op"]),
 			fnum(s["epoll"]["cpu_us_per_op"])), "≤ %.2f×" % limit, v <= limit, at_most(v, limit))
 
+	def floor_target(rid, engine, limit, label):
+		s = by_id.get(rid)
+		f = (s or {}).get("floor", {}).get(engine)
+		if not f or f["cpu"] is None:
+			return
+		v = f["cpu"]
+		add("%s: tcpack %s vs %s, CPU/exchange" % (label, engine, f["server"]),
+		    "%.2f× (tcpack %s / floor %s µs)" % (v, fnum(s[engine]["cpu_us_per_op"]),
+							fnum(s[f["server"]]["cpu_us_per_op"])),
+		    "≤ %.2f× %s" % (limit, f["server"]), v <= limit, at_most(v, limit))
+
 	for p in (1, 16):
 		rid = "line/128B/c50/p%d" % p
 		s = by_id.get(rid)
 		if not s:
 			continue
-		cpu_target(rid, 0.85, "line 128 B, 50 conns, P%d" % p)
+		if p == 1:
+			# the io_uring client leaves the server more to gain than the epoll one
+			cpu_target(rid, 0.75, "line 128 B, 50 conns, P1, io_uring client")
+			cpu_target(rid + EPOLL_CLIENT, 0.85, "line 128 B, 50 conns, P1, epoll client")
+		else:
+			cpu_target(rid, 0.85, "line 128 B, 50 conns, P%d" % p)
 		v = s["ratio"]["ops"]
 		add("line 128 B, 50 conns, P%d: throughput" % p, "%.2f× (%s / %s msg/s)" % (
 			v, fnum(s["uring"]["ops_per_s"]), fnum(s["epoll"]["ops_per_s"])),
@@ -115,10 +196,14 @@ def targets(by_id):
 		add("line 128 B, 50 conns, P%d: p99" % p, "%.2f× (%s / %s µs)" % (
 			v, fnum(s["uring"]["p99"]), fnum(s["epoll"]["p99"])),
 		    "≤ 1.15×", v <= 1.15, at_most(v, 1.15))
-	for c in (500, 5000):
-		cpu_target("line/128B/c%d/p1" % c, 0.80, "line 128 B, %d conns, P1" % c)
+	cpu_target("line/128B/c500/p1", 0.80, "line 128 B, 500 conns, P1, io_uring client")
+	cpu_target("line/128B/c500/p1" + EPOLL_CLIENT, 0.80, "line 128 B, 500 conns, P1, epoll client")
+	cpu_target("line/128B/c5000/p1", 0.80, "line 128 B, 5000 conns, P1")
 	cpu_target("line/128B/c50/p1/client-2t", 0.75, "client competing (2 client threads)")
 	cpu_target("oneshot/c50", 0.85, "oneshot")
+	for rid, client in (("oneshot/c50", "io_uring"), ("oneshot/c50" + EPOLL_CLIENT, "epoll")):
+		floor_target(rid, "uring", 1.05, "oneshot, 50 conns, %s client" % client)
+		floor_target(rid, "epoll", 1.10, "oneshot, 50 conns, %s client" % client)
 	loads = [s for s in by_id.values() if s["kind"] == "load" and s["ratio"]["cpu"] is not None]
 	if loads:
 		worst = max(loads, key=lambda s: s["ratio"]["cpu"])
@@ -197,7 +282,8 @@ def write_chart(summaries, path):
 		data = os.path.join(d, "cpu.dat")
 		with open(data, "w") as f:
 			for s in rows:
-				label = s["id"].replace("/client-2t", " 2t").replace("/", " ") + " (/%s)" % s["unit"]
+				label = s["id"].replace("/client-2t", " 2t").replace(EPOLL_CLIENT, " epoll-cl").replace("/", " ") \
+					+ " (/%s)" % s["unit"]
 				f.write('"%s" %.6g %.6g %.6g\n' % (label, s["uring"]["cpu_us_per_op"],
 								 s["epoll"]["cpu_us_per_op"], s["ratio"]["cpu"]))
 		n = len(rows)
@@ -223,7 +309,8 @@ set key top right
 plot "%(data)s" using 0:4:(0.6):($4 > 1.05 ? 0xd62728 : 0x2ca02c):xtic(1) with boxes lc rgb variable notitle, \\
      "" using 0:4:(sprintf("%%.2f", $4)) with labels offset 0,0.7 font ",8" notitle, \\
      1 title "parity" lw 2 lc rgb "black" dt 2, \\
-     0.85 title "0.85 (target, 50 conns)" lw 1 lc rgb "#d62728" dt 3
+     0.85 title "0.85 (target, 50 conns: P16; P1 with the epoll client)" lw 1 lc rgb "#d62728" dt 3, \\
+     0.75 title "0.75 (target, 50 conns P1 with the io_uring client)" lw 1 lc rgb "#9467bd" dt 3
 unset multiplot
 """ % dict(w=max(1200, 44 * n), out=path, data=data, n=n)
 		r = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
@@ -267,16 +354,21 @@ def write_report(cfg, summaries, info, meta, path, chart_ok):
 		 "uring, epoll, uring, epoll, … (%d rounds for the rows a target names, %d for the others), "
 		 "on the same machine with the same client, and reports the **median** of the rounds per engine. "
 		 "A ratio is uring's median over epoll's; below 1 means uring spends less CPU (or has lower latency), "
-		 "above 1 means more throughput." % (cfg.rounds_target, cfg.rounds))
+		 "above 1 means more throughput. The oneshot rows run the floor servers in the same rounds, each "
+		 "after tcpack's engine of its kind: uring, %s, epoll, %s, …" % (
+			 cfg.rounds_target, cfg.rounds, FLOORS["uring"], FLOORS["epoll"]))
 	L.append("- **Server.** `tcpack --config EMPTY --listen 127.0.0.1:0 --engine E --mode M --log-level warning "
 		 "--max-connections 20000` (an empty config file, so no installed one applies; the port is the one its "
 		 "listening socket got) with the default threads (one worker per CPU, so 2). Line mode answers `--reply 'ACK\\n'` "
 		 "with `--max-message 4K` (so 4 KiB lines fit); "
 		 "oneshot answers the default reply.")
-	L.append("- **Client.** `tcpack-bench` (one io_uring thread unless the row says otherwise), closed loop, "
+	L.append("- **Client.** `tcpack-bench` (one io_uring thread unless the row says otherwise; rows ending in "
+		 "`%s` run it with `--client epoll`, a readiness-based client: level-triggered epoll, one write per "
+		 "turn, one read per readiness), closed loop, "
 		 "warmup %g s, measured %g s, every reply checked byte for byte; a row with errors says so. "
 		 "Throughput and p50/p99 latency are the client's: messages per second (line, echo 128 B), "
-		 "connections per second (oneshot), MiB/s sent (echo 64 KiB, discard)." % (cfg.warmup, cfg.duration))
+		 "connections per second (oneshot), MiB/s sent (echo 64 KiB, discard)." % (
+			 EPOLL_CLIENT, cfg.warmup, cfg.duration))
 	L.append("- **Server CPU per operation** is the sum over *all* threads of the server of the first field of "
 		 "`/proc/PID/task/*/schedstat` (ns of user+sys CPU; the main thread only supervises, the workers do the "
 		 "work), read twice strictly inside the client's measured window (%.2f s after it starts, %.2f s before it "
@@ -292,6 +384,13 @@ def write_report(cfg, summaries, info, meta, path, chart_ok):
 		 "machine would notice.")
 	L.append("- **Oneshot** connects from 127.0.0.1–127.0.0.8 (`--source-addrs 8`) and closes with a reset "
 		 "(`--linger0`), so neither ephemeral ports nor TIME_WAIT cap the rate.")
+	L.append("- **Floor.** `bench/floor/` has two single-thread servers of the oneshot exchange, as cheap as "
+		 "each interface allows (bench/notes.md, \"Floor servers\"): `%s 127.0.0.1:0` (multishot accept, "
+		 "provided-buffer recv, linked send and close) and `%s 127.0.0.1:0` (level-triggered epoll, "
+		 "`accept4`, recv, send, close). Each is measured with the client and options of the oneshot row it "
+		 "stands beside, its CPU per exchange by the same schedstat method; tcpack / floor is tcpack's median "
+		 "over its floor's (tcpack runs its default 2 workers, a floor one thread)." % (
+			 FLOORS["uring"], FLOORS["epoll"]))
 	L.append("- **Discard** runs beside `iperf3 -s -B 127.0.0.1` / `iperf3 -c 127.0.0.1` (one stream, 128 KiB "
 		 "writes, same duration, warmup omitted) measured in the same run.")
 	L.append("- **RSS** is `VmRSS` of a fresh server, then with %d idle connections from a small client "
@@ -308,6 +407,16 @@ def write_report(cfg, summaries, info, meta, path, chart_ok):
 	L.append("")
 	L.extend(table_lines(summaries))
 	L.append("")
+	fl = floor_table_lines(summaries)
+	if fl:
+		L.append("### tcpack against the floor")
+		L.append("")
+		L.append("Server CPU per exchange (µs, medians) of tcpack's engines and of the floor server of the same "
+			 "kind, measured in the same rounds with the same client; below the ratio's 1.00 tcpack would "
+			 "beat the floor.")
+		L.append("")
+		L.extend(fl)
+		L.append("")
 	d, i = by_id.get("discard/128KiB/c1/p4"), by_id.get("iperf3/loopback")
 	if i:
 		L.append("iperf3 loopback, same run: **%s MiB/s** (median of %d)%s." % (
@@ -363,6 +472,23 @@ def write_report(cfg, summaries, info, meta, path, chart_ok):
 			" ".join(fnum(v) for v in s["epoll"]["cpu_values"]), " ".join(pairs),
 			max(s["uring"]["max_other_cores"], s["epoll"]["max_other_cores"])))
 	L.append("")
+	frows = floor_rows(summaries)
+	if frows:
+		L.append("The floor servers, CPU µs/op of every round and tcpack over the floor round by round "
+			 "(each tcpack run against the floor run after it):")
+		L.append("")
+		L.append("| row | floor-uring | floor-epoll | tcpack-uring / floor-uring | tcpack-epoll / floor-epoll | others, max |")
+		L.append("|---|---|---|---|---|---|")
+		for r in frows:
+			s = by_id[r["id"]]
+			cells = []
+			for e in ENGINES:
+				cells.append(" ".join(fnum(v) for v in r[e]["floor_cpu_values"]) if e in r else "–")
+			for e in ENGINES:
+				cells.append(" ".join(fr(v) for v in r[e]["cpu_ratio_rounds"]) if e in r else "–")
+			L.append("| `%s` | %s | %.2f cores |" % (r["id"], " | ".join(cells), max(
+				s[x]["max_other_cores"] for x in ENGINES + tuple(FLOORS.values()) if x in s)))
+		L.append("")
 	with open(path, "w") as f:
 		f.write("\n".join(L))
 

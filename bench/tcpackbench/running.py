@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
 """
 The processes of a measurement: a fresh tcpack per engine and round (the
-harness's Server, told to log little), tcpack-bench as the client, iperf3
-for the loopback figure, and this script's own idle connections for the
-RSS row. Every server listens on 127.0.0.1; every port is the one the
-server itself bound.
+harness's Server, told to log little), the floor servers beside it where a
+row has them, tcpack-bench as the client, iperf3 for the loopback figure,
+and this script's own idle connections for the RSS row. Every server
+listens on 127.0.0.1; every port is the one the server itself bound.
 """
+import itertools
 import json
+import os
 import resource
 import shutil
 import signal
@@ -18,7 +20,7 @@ import clients
 import harness
 
 from . import ENGINES, log
-from .matrix import IDLE_CONNS, IDLE_SOURCES, LINE_REPLY
+from .matrix import FLOORS, IDLE_CONNS, IDLE_SOURCES, LINE_REPLY, row_servers
 from .report import fnum, fr
 from .sampling import MAX_REDOS, QUIET_CORES, REDO_CORES, system_busy_s, task_cpu_ns, wait_quiet
 from .stats import summarize
@@ -58,6 +60,85 @@ class BenchServer(harness.Server):
 			return self.proc.returncode
 
 
+_floor_ids = itertools.count(1)
+
+
+class FloorServer:
+	"""
+	A floor server (bench/floor/) for one measurement: `NAME 127.0.0.1:0`,
+	stderr to a file in the harness's scratch directory, the port its
+	listening socket has; SIGTERM ends it (exit 0).
+	"""
+
+	def __init__(self, binary, name):
+		self.binary, self.name = binary, name
+		self.stderr_path = harness.tmp_path("bench-%s-%d.stderr" % (name, next(_floor_ids)))
+		self.proc = None
+
+	def argv(self):
+		return [self.binary, "127.0.0.1:0"]
+
+	def log(self):
+		try:
+			with open(self.stderr_path, "rb") as f:
+				return f.read().decode("utf-8", "replace")
+		except OSError:
+			return ""
+
+	@property
+	def pid(self):
+		return self.proc.pid
+
+	def start(self, timeout=5.0):
+		with open(self.stderr_path, "wb") as err:
+			self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+						     stdout=subprocess.DEVNULL, stderr=err)
+
+		def listening():
+			if self.proc.poll() is not None:
+				raise RuntimeError("%s did not start (exit %d): %s\n%s" % (
+					self.name, self.proc.returncode, " ".join(self.argv()), self.log()))
+			return harness.listening_ports(self.pid)
+		try:
+			self.port = harness.wait_until(listening, timeout, self.name + " to listen")[0]
+		except BaseException:
+			self.stop()
+			raise
+		time.sleep(0.1)
+		return self
+
+	def stop(self, sig=signal.SIGTERM, timeout=10.0):
+		"""The exit status; SIGKILL after @timeout s (then negative)."""
+		if self.proc.poll() is None:
+			self.proc.send_signal(sig)
+		try:
+			return self.proc.wait(timeout)
+		except subprocess.TimeoutExpired:
+			self.proc.kill()
+			return self.proc.wait()
+
+
+def floor_binaries(build_dir):
+	"""The floor servers the build directory has, by name; a missing one is
+	said once and its runs left out."""
+	out = {}
+	for name in FLOORS.values():
+		path = os.path.join(build_dir, "bench", "floor", name)
+		if os.access(path, os.X_OK):
+			out[name] = path
+		else:
+			log("warning: %s missing: the floor comparison leaves it out" % path)
+	return out
+
+
+def start_server(cfg, row, server):
+	"""A fresh server for one run: tcpack with engine @server, or the floor
+	server of that name."""
+	if server in ENGINES:
+		return BenchServer(cfg.tcpack, server, row["mode"], row["server"]).start()
+	return FloorServer(cfg.floors[server], server).start()
+
+
 def sleep_until(t):
 	d = t - time.monotonic()
 	if d > 0:
@@ -65,9 +146,10 @@ def sleep_until(t):
 
 
 def run_load(cfg, row, engine):
-	"""One measurement: a fresh server, one tcpack-bench run, the server's CPU
-	sampled inside the measured window."""
-	srv = BenchServer(cfg.tcpack, engine, row["mode"], row["server"]).start()
+	"""One measurement: a fresh server (tcpack with @engine, or the floor
+	server @engine names), one tcpack-bench run, the server's CPU sampled
+	inside the measured window."""
+	srv = start_server(cfg, row, engine)
 	try:
 		cmd = [cfg.bench, "--port", str(srv.port), "-j", "-q",
 		       "-w", "%g" % cfg.warmup, "-d", "%g" % cfg.duration] + row["client"]
@@ -241,11 +323,12 @@ def measure(cfg, rows, meta, t_start):
 		log("[%d/%d] %s  (%d rounds, others %.2f cores, %.0f s so far)" % (
 			n, len(rows), row["id"], rounds, busy, time.monotonic() - t_start))
 		results = []
+		servers = [x for x in row_servers(row) if x in ENGINES or x in cfg.floors]
 		for i in range(rounds):
 			if row["kind"] == "iperf3":
 				results.append(run_iperf3(cfg))
 				continue
-			for e in ENGINES:
+			for e in servers:
 				if row["kind"] == "rss":
 					r = run_rss(cfg, row, e)
 				else:
@@ -261,11 +344,13 @@ def measure(cfg, rows, meta, t_start):
 				r["round"] = i
 				results.append(r)
 		raw.append(dict(id=row["id"], results=results))
-		s = summarize(row, results)
+		s = summarize(row, results, servers)
 		s["mode"] = row.get("mode")
 		summaries.append(s)
 		if s["kind"] == "load":
-			log("    cpu µs/%s uring %s epoll %s ratio %s | thr ratio %s" % (
+			log("    cpu µs/%s uring %s epoll %s ratio %s | thr ratio %s%s" % (
 				row["unit"], fnum(s["uring"]["cpu_us_per_op"]), fnum(s["epoll"]["cpu_us_per_op"]),
-				fr(s["ratio"]["cpu"]), fr(s["ratio"]["ops"])))
+				fr(s["ratio"]["cpu"]), fr(s["ratio"]["ops"]),
+				"".join(" | %s %s, tcpack/floor %s" % (f["server"], fnum(s[f["server"]]["cpu_us_per_op"]),
+								       fr(f["cpu"])) for f in s.get("floor", {}).values())))
 	return summaries, raw

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""The rounds of a row, summarized: medians per engine, uring/epoll ratios, spread."""
+"""The rounds of a row, summarized: medians per engine (and floor server),
+uring/epoll ratios, tcpack/floor ratios, spread."""
 import statistics
 
 from . import ENGINES
+from .matrix import FLOORS
 
 
 def med(results, key):
@@ -16,9 +18,13 @@ def ratio(a, b):
 	return a / b
 
 
-def summarize(row, results):
-	s = dict(id=row["id"], unit=row["unit"], kind=row["kind"], note=row.get("note", ""))
-	for e in (ENGINES if row["kind"] != "iperf3" else ("iperf3",)):
+def summarize(row, results, servers=ENGINES):
+	"""Medians of each server the row ran (@servers: the engines, and the
+	floors when they ran too), the uring/epoll ratios and, with the floors,
+	tcpack's CPU per operation over its floor's (s["floor"], by engine)."""
+	s = dict(id=row["id"], unit=row["unit"], kind=row["kind"], note=row.get("note", ""),
+		 client=row.get("client_engine"))
+	for e in (servers if row["kind"] != "iperf3" else ("iperf3",)):
 		rs = [r for r in results if r["engine"] == e]
 		m = dict(rounds=len(rs))
 		for k in ("ops_per_s", "throughput", "mib_per_s", "p50", "p99", "cpu_us_per_op",
@@ -35,6 +41,14 @@ def summarize(row, results):
 		s["ratio"] = dict(ops=ratio(u["ops_per_s"], p["ops_per_s"]),
 				  p50=ratio(u["p50"], p["p50"]), p99=ratio(u["p99"], p["p99"]),
 				  cpu=ratio(u["cpu_us_per_op"], p["cpu_us_per_op"]))
+	floors = {e: f for e, f in FLOORS.items() if f in s}
+	if floors:
+		s["floor"] = {}
+		for e, f in floors.items():
+			# round by round: each tcpack run next to the floor run after it
+			pairs = [ratio(a, b) for a, b in zip(s[e]["cpu_values"], s[f]["cpu_values"])]
+			s["floor"][e] = dict(server=f, cpu=ratio(s[e]["cpu_us_per_op"], s[f]["cpu_us_per_op"]),
+					     ops=ratio(s[e]["ops_per_s"], s[f]["ops_per_s"]), cpu_rounds=pairs)
 	return s
 
 

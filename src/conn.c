@@ -181,6 +181,12 @@ void tcpack_conn_closing(struct tcpack_conn *c)
 	c->phase = TCPACK_CONN_CLOSED;
 }
 
+/* A oneshot exchange answered, and no byte after its message reached us. */
+static bool oneshot_answered_alone(const struct tcpack_conn *c)
+{
+	return c->cfg->mode == TCPACK_MODE_ONESHOT && c->got_message && !c->input_after;
+}
+
 /*
  * The oneshot exchange is over and the peer sent nothing more: no byte
  * after the message reached us, and none waits unread in the socket.
@@ -189,7 +195,7 @@ static bool nothing_more_sent(const struct tcpack_conn *c)
 {
 	int unread = -1;
 
-	return c->cfg->mode == TCPACK_MODE_ONESHOT && c->got_message && !c->input_after &&
+	return oneshot_answered_alone(c) &&
 	       c->fd >= 0 && ioctl(c->fd, SIOCINQ, &unread) == 0 && unread == 0;
 }
 
@@ -625,7 +631,7 @@ bool tcpack_conn_wants_input(const struct tcpack_conn *c)
 		 * exchange that may close at once (tcpack_conn_next()) reads
 		 * nothing more: unread bytes make it linger instead.
 		 */
-		return !(c->cfg->mode == TCPACK_MODE_ONESHOT && c->got_message && !c->input_after);
+		return !oneshot_answered_alone(c);
 	case TCPACK_CONN_LINGER:
 		return true;	/* read and discard, so closing never resets */
 	default:

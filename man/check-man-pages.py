@@ -66,24 +66,33 @@ def section_tags(path, section):
     return tags
 
 
+def compare_options(page, options, program, name_chars="a-z-"):
+    """One OPTIONS entry of @page per option of @program --help (@options:
+    long name -> short letter or None), with the same short form, and none
+    that --help lacks. Return: the differences, one line each."""
+    errors = []
+    name = os.path.basename(page)
+    documented = {}
+    for tag in section_tags(page, "OPTIONS"):
+        for short, opt in re.findall(rf"(?:-(\w), )?--([a-z][{name_chars}]*)", tag):
+            documented[opt] = short or None
+    for opt, short in options.items():
+        if opt not in documented:
+            errors.append(f"{name}: --{opt} has no entry under OPTIONS")
+        elif documented[opt] != short:
+            errors.append(f"{name}: --{opt}: short option {documented[opt]!r}, "
+                          f"--help says {short!r}")
+    for opt in documented.keys() - options.keys():
+        errors.append(f"{name}: --{opt} is not an option of {program} --help")
+    return errors
+
+
 def main():
     binary, page8, page5, sample = sys.argv[1:5]
-    errors = []
     options, keys = parse_help(binary)
 
     # tcpack(8): one OPTIONS entry per option, with its short form.
-    documented = {}
-    for tag in section_tags(page8, "OPTIONS"):
-        for short, name in re.findall(r"(?:-(\w), )?--([a-z][a-z-]*)", tag):
-            documented[name] = short or None
-    for name, short in options.items():
-        if name not in documented:
-            errors.append(f"tcpack.8: --{name} has no entry under OPTIONS")
-        elif documented[name] != short:
-            errors.append(f"tcpack.8: --{name}: short option {documented[name]!r}, "
-                          f"--help says {short!r}")
-    for name in documented.keys() - options.keys():
-        errors.append(f"tcpack.8: --{name} is not an option of tcpack --help")
+    errors = compare_options(page8, options, "tcpack")
 
     # tcpack.conf(5): one KEYS entry per key.
     conf_keys = set()

@@ -43,18 +43,7 @@ def main():
     if not options:
         raise SystemExit("FAIL: found no options in tcpack-bench --help")
 
-    documented = {}
-    for tag in checker.section_tags(page, "OPTIONS"):
-        for short, opt in re.findall(r"(?:-(\w), )?--([a-z][a-z0-9-]*)", tag):
-            documented[opt] = short or None
-    for opt, short in options.items():
-        if opt not in documented:
-            errors.append(f"{name}: --{opt} has no entry under OPTIONS")
-        elif documented[opt] != short:
-            errors.append(f"{name}: --{opt}: short option {documented[opt]!r}, "
-                          f"--help says {short!r}")
-    for opt in documented.keys() - options.keys():
-        errors.append(f"{name}: --{opt} is not an option of tcpack-bench --help")
+    errors += checker.compare_options(page, options, "tcpack-bench", name_chars="a-z0-9-")
 
     groff = shutil.which("groff")
     if groff:

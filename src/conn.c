@@ -199,6 +199,17 @@ static bool nothing_more_sent(const struct tcpack_conn *c)
 	       c->fd >= 0 && ioctl(c->fd, SIOCINQ, &unread) == 0 && unread == 0;
 }
 
+/*
+ * The reply can go with the close behind it: the exchange is over, the
+ * engine saw nothing unread, and the reply is small and in one range.
+ */
+static bool send_closes(const struct tcpack_conn *c)
+{
+	return c->phase == TCPACK_CONN_FINISHING && c->none_unread && oneshot_answered_alone(c) &&
+	       !c->lent && !(buf_used(&c->tx) && buf_used(&c->queue)) &&
+	       tcpack_conn_pending(c) <= TCPACK_SEND_CLOSE_MAX;
+}
+
 enum tcpack_conn_next tcpack_conn_next(const struct tcpack_conn *c)
 {
 	switch (c->phase) {
@@ -210,7 +221,7 @@ enum tcpack_conn_next tcpack_conn_next(const struct tcpack_conn *c)
 		break;
 	}
 	if (tcpack_conn_pending(c))
-		return TCPACK_CONN_NEXT_SEND;
+		return send_closes(c) ? TCPACK_CONN_NEXT_SEND_CLOSE : TCPACK_CONN_NEXT_SEND;
 	if (c->phase == TCPACK_CONN_FINISHING)
 		return nothing_more_sent(c) ? TCPACK_CONN_NEXT_CLOSE : TCPACK_CONN_NEXT_SHUTDOWN;
 	if (c->phase == TCPACK_CONN_PEER_DONE)
@@ -400,6 +411,7 @@ void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 	size_t rest;
 
 	count_in(c, len);
+	c->none_unread = false;
 
 	if (c->phase != TCPACK_CONN_OPEN) {
 		c->input_after = true;
@@ -618,6 +630,28 @@ void tcpack_conn_sent(struct tcpack_conn *c, size_t n)
 				tcpack_conn_eof(c);
 		}
 	}
+}
+
+void tcpack_conn_none_unread(struct tcpack_conn *c)
+{
+	c->none_unread = true;
+}
+
+void tcpack_conn_send_closing(struct tcpack_conn *c, size_t n)
+{
+	const uint8_t *p;
+
+	(void)tcpack_conn_output(c, &p);	/* the range the engine sends */
+	count_out(c, n);
+	c->tx.off += n;		/* sent, and kept in place for the send to read */
+	tcpack_conn_closing(c);
+}
+
+void tcpack_conn_send_close_failed(struct tcpack_conn *c, int err)
+{
+	c->stats->errors++;
+	log_conn(c, err == -ECONNRESET || err == -EPIPE ? LOG_INFO : LOG_NOTICE,
+		 "send failed: %s", strerror(-err));
 }
 
 bool tcpack_conn_wants_input(const struct tcpack_conn *c)

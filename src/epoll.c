@@ -341,5 +341,6 @@ const struct tcpack_engine tcpack_engine_epoll = {
 	.send = ep_send,
 	.receive = ep_receive,
 	.close = ep_close,
+	.send_close = NULL,	/* never reports tcpack_conn_none_unread() */
 	.accepting = ep_accepting,
 };

@@ -122,6 +122,7 @@ struct tcpack_loop {
 	bool batch_wait;		/* the kernel has min_wait_usec: batch wake-ups */
 	unsigned int avg_cqes;		/* completions per wake-up, moving average x16 */
 	bool recv_limit;		/* the kernel ends a multishot recv after N bytes */
+	bool says_unread;		/* receives report IORING_CQE_F_SOCK_NONEMPTY */
 	bool lend;			/* echo sends straight from the provided buffers */
 };
 
@@ -278,8 +279,70 @@ out:
 }
 
 /*
+ * Does a receive's completion say whether bytes are left unread
+ * (IORING_CQE_F_SOCK_NONEMPTY, from the protocol's inq hint)? Without it,
+ * a missing flag would read as "nothing unread": asked once per ring,
+ * never inferred from the version, on a TCP connection over loopback (a
+ * socketpair's protocol gives no hint). Two bytes arrive; a receive of one
+ * must carry the flag, the next receive must not. Anything failing here
+ * (no loopback, say) leaves it off, and the close asks the socket instead.
+ */
+static bool probe_says_unread(struct tcpack_loop *l)
+{
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int lfd, cfd = -1, afd = -1;
+	unsigned int seen = 0;
+	bool ok = true;
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0)
+		goto fail;
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (cfd < 0 || connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto fail;
+	afd = accept(lfd, NULL, NULL);
+	if (afd < 0 || write(cfd, "xy", 2) != 2 ||
+	    poll(&(struct pollfd){ .fd = afd, .events = POLLIN }, 1, 1000) != 1)
+		goto fail;
+	for (unsigned int i = 0; i < 2 && ok; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);	/* the ring is new: room */
+		struct io_uring_cqe *cqe;
+		bool nonempty;
+
+		prep_recv(sqe, afd, 0, true);
+		sqe->len = 1;
+		io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_RECV, NO_SLOT, 0));
+		if (io_uring_submit(&l->ring) != 1 || io_uring_wait_cqe_timeout(&l->ring, &cqe, &ts) < 0)
+			goto fail;	/* a late completion is dropped as stale */
+		nonempty = cqe->flags & IORING_CQE_F_SOCK_NONEMPTY;
+		ok = cqe->res == 1 && nonempty == (i == 0);
+		if (cqe->flags & IORING_CQE_F_BUFFER)
+			buf_recycle(l, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		io_uring_cqe_seen(&l->ring, cqe);
+		seen++;
+	}
+	if (seen == 2)
+		goto out;
+fail:
+	ok = false;
+out:
+	io_uring_buf_ring_advance(l->br, (int)l->bufs_returned);
+	l->bufs_returned = 0;
+	if (afd >= 0)
+		close(afd);
+	if (cfd >= 0)
+		close(cfd);
+	if (lfd >= 0)
+		close(lfd);
+	return ok;
+}
+
+/*
  * Test hooks: TCPACK_TEST_RING names ring variants for the tests and the
- * benchmarks (nodefer, smallcq, nobundle, nolimit, nolend, batch; see
+ * benchmarks (nodefer, smallcq, nobundle, nolimit, nounread, nolend, batch; see
  * tests/). Read at setup only.
  */
 static bool ring_hook(const char *name)
@@ -287,6 +350,15 @@ static bool ring_hook(const char *name)
 	const char *hook = getenv("TCPACK_TEST_RING");
 
 	return hook && strstr(hook, name);
+}
+
+static void setup_says_unread(struct tcpack_loop *l)
+{
+	l->says_unread = !ring_hook("nounread") && probe_says_unread(l);
+	tcpack_logf(LOG_DEBUG, "io_uring: receives %s whether bytes are left unread: a oneshot reply %s (worker %u)",
+		    l->says_unread ? "report" : "do not report",
+		    l->says_unread ? "goes linked to its close" : "is sent, then the socket asked (SIOCINQ) before the close",
+		    l->w->id);
 }
 
 static void setup_recv_limit(struct tcpack_loop *l)
@@ -566,6 +638,40 @@ static bool loop_send(void *engine, struct tcpack_conn *c)
 	return false;
 }
 
+/*
+ * The reply and the close in one submission, as the floor server does: the
+ * send must go whole (MSG_WAITALL; it is small, see TCPACK_SEND_CLOSE_MAX)
+ * and is hard-linked to the close, which runs even if the send fails; the
+ * send completes only on failure. MSG_MORE keeps the reply for the FIN.
+ */
+static bool loop_send_close(void *engine, struct tcpack_conn *c)
+{
+	struct tcpack_loop *l = engine;
+	struct loop_conn *lc = &l->lc[c->slot];
+	struct io_uring_sqe *sqe;
+	const uint8_t *data;
+	size_t len;
+
+	if (lc->refs || lc->send_inflight) {
+		(void)loop_send(engine, c);
+		return true;
+	}
+	len = tcpack_conn_output(c, &data);
+	if (io_uring_sq_space_left(&l->ring) < 2)
+		(void)io_uring_submit(&l->ring);	/* a link binds only SQEs submitted together */
+	tcpack_timer_disarm(&c->timer);
+	sqe = get_sqe(l);
+	io_uring_prep_send(sqe, c->fd, data, len, tcpack_conn_send_flags(c) | MSG_WAITALL);
+	io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_SEND_CLOSE));
+	sqe->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
+	sqe = get_sqe(l);
+	io_uring_prep_close(sqe, c->fd);
+	io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_CLOSE));
+	lc->refs++;		/* the close's: the slot waits for it, the send ran before */
+	tcpack_conn_send_closing(c, len);
+	return false;
+}
+
 /* ---- accepting -------------------------------------------------------- */
 
 /*
@@ -841,6 +947,8 @@ static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 	}
 	if (live) {
 		if (got) {
+			if (l->says_unread && !(cqe->flags & IORING_CQE_F_SOCK_NONEMPTY))
+				tcpack_conn_none_unread(c);
 			tcpack_worker_received(l->w, c);
 		} else if (cqe->res == 0) {
 			tcpack_conn_eof(c);
@@ -988,6 +1096,13 @@ static void handle_cqe(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 	case TCPACK_OP_CLOSE:
 		handle_conn_op(l, ud);
 		break;
+	case TCPACK_OP_SEND_CLOSE: {	/* failed: the close that follows frees the slot */
+		struct tcpack_conn *c = conn_of(l, ud);
+
+		if (c)
+			tcpack_conn_send_close_failed(c, cqe->res < 0 ? cqe->res : -EPIPE);
+		break;
+	}
 	case TCPACK_OP_CANCEL:
 		if (ud.slot != (NO_SLOT & TCPACK_UD_SLOT_MAX))
 			handle_conn_op(l, ud);
@@ -1105,6 +1220,7 @@ static int loop_setup(struct tcpack_worker *w, void **ret, char *err)
 	if (r < 0)
 		goto fail;
 	setup_recv_limit(l);
+	setup_says_unread(l);
 	l->drain_max = backlogs(l->listeners);
 	atomic_store_explicit(&ring_fds[w->id], l->ring.ring_fd + 1, memory_order_release);
 	*ret = l;
@@ -1201,5 +1317,6 @@ const struct tcpack_engine tcpack_engine_uring = {
 	.send = loop_send,
 	.receive = loop_receive,
 	.close = loop_close,
+	.send_close = loop_send_close,
 	.accepting = loop_accepting,
 };

@@ -416,6 +416,10 @@ static bool decide(struct tcpack_worker *w, struct tcpack_conn *c)
 		case TCPACK_CONN_NEXT_CLOSE:
 			e->close(w->engine_data, c);
 			return false;
+		case TCPACK_CONN_NEXT_SEND_CLOSE:
+			if (e->send_close)
+				return e->send_close(w->engine_data, c);
+			/* fall through */
 		case TCPACK_CONN_NEXT_SEND:
 			if (e->send(w->engine_data, c))
 				continue;	/* sent already: maybe shut down or close now */

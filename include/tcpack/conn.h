@@ -56,6 +56,7 @@ enum tcpack_conn_next {
 	TCPACK_CONN_NEXT_SEND,		/* send tcpack_conn_output() (or what is lent) */
 	TCPACK_CONN_NEXT_SHUTDOWN,	/* shut down writing, then tcpack_conn_shut() */
 	TCPACK_CONN_NEXT_CLOSE,		/* close the fd: tcpack_conn_closing() */
+	TCPACK_CONN_NEXT_SEND_CLOSE,	/* send tcpack_conn_output() with the close right behind it */
 };
 
 struct tcpack_buf {
@@ -74,6 +75,7 @@ struct tcpack_conn {
 	bool draining;		/* server is stopping: finish after owed replies */
 	bool got_message;	/* oneshot: the one message has arrived */
 	bool input_after;	/* oneshot: bytes arrived after the message */
+	bool none_unread;	/* the engine saw nothing unread after the last input */
 	bool timed_out;		/* closed by a timeout, not by the exchange */
 	bool peer_known;
 	struct sockaddr_storage peer;
@@ -126,9 +128,42 @@ void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config 
  * is sent closes at once instead of shutting down and lingering when no
  * byte came after the message and the socket holds none unread (SIOCINQ):
  * its close sends the FIN after the reply, and there is nothing a reset
- * could be provoked by. Whether to receive is tcpack_conn_wants_input().
+ * could be provoked by. When the engine already knows that nothing was
+ * left unread (tcpack_conn_none_unread()), the reply and the close go
+ * together instead: SEND_CLOSE, for a reply of at most
+ * TCPACK_SEND_CLOSE_MAX bytes, all in one range of tcpack_conn_output().
+ * Whether to receive is tcpack_conn_wants_input().
  */
 enum tcpack_conn_next tcpack_conn_next(const struct tcpack_conn *c);
+
+/*
+ * The largest reply sent with its close behind it. A socket's send buffer
+ * is never below 4 KiB (SOCK_MIN_SNDBUF), and a connection that has sent
+ * nothing yet takes this much at once: the send never waits for the peer.
+ */
+#define TCPACK_SEND_CLOSE_MAX	2048
+
+/**
+ * tcpack_conn_none_unread() - the receive that brought the last input left
+ * nothing unread in the socket (io_uring says so with its completion).
+ * Forgotten with the next input.
+ */
+void tcpack_conn_none_unread(struct tcpack_conn *c);
+
+/**
+ * tcpack_conn_send_closing() - SEND_CLOSE: the engine sends all @n bytes of
+ * tcpack_conn_output() and closes the fd right behind them, in that order
+ * (a send that must go whole, linked to the close). Counts them sent and
+ * closes as tcpack_conn_closing() does. The bytes stay where they are until
+ * tcpack_conn_deinit(), for the send to read them.
+ */
+void tcpack_conn_send_closing(struct tcpack_conn *c, size_t n);
+
+/**
+ * tcpack_conn_send_close_failed() - the send of SEND_CLOSE failed with
+ * -@err (the close went ahead): counted and logged as a failed send is.
+ */
+void tcpack_conn_send_close_failed(struct tcpack_conn *c, int err);
 
 /**
  * tcpack_conn_closing() - the engine is closing the fd now: log the

@@ -31,6 +31,7 @@ enum tcpack_op {
 	TCPACK_OP_TICK,
 	TCPACK_OP_HANDOFF,	/* a connection another worker accepted: res is its fd */
 	TCPACK_OP_HANDOFF_SENT,	/* our MSG_RING of one: slot and gen carry the fd */
+	TCPACK_OP_SEND_CLOSE,	/* a send linked to its close: completes only when it fails */
 	TCPACK_OP_MAX,
 };
 

@@ -165,6 +165,16 @@ struct tcpack_engine {
 	 * engine refers to it any more, tcpack_worker_conn_closed().
 	 */
 	void (*close)(void *engine, struct tcpack_conn *c);
+	/*
+	 * Send all of tcpack_conn_output() and close right behind it, as one
+	 * step the engine cannot reorder: then tcpack_conn_send_closing(),
+	 * and tcpack_worker_conn_closed() as for close(). Return: false once
+	 * it did; true when it cannot now (an operation of the connection in
+	 * flight) and started a plain send that completes later instead.
+	 * NULL: the worker sends as for SEND (an engine that never reports
+	 * tcpack_conn_none_unread() is never asked).
+	 */
+	bool (*send_close)(void *engine, struct tcpack_conn *c);
 	/* Accept new connections, or stop accepting, as @want says. */
 	void (*accepting)(void *engine, bool want);
 };

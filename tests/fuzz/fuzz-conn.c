@@ -63,6 +63,19 @@ static void append(struct growing *g, const uint8_t *p, size_t n)
 	g->len += n;
 }
 
+/* SEND_CLOSE as an engine carries it out: all of the output, then closed. */
+static void send_close(struct tcpack_conn *c, struct growing *out)
+{
+	const uint8_t *p;
+	size_t n = tcpack_conn_output(c, &p);
+
+	FUZZ_ASSERT(n && n == tcpack_conn_pending(c) && n <= TCPACK_SEND_CLOSE_MAX && !c->lent);
+	tcpack_conn_send_closing(c, n);
+	FUZZ_ASSERT(c->phase == TCPACK_CONN_CLOSED && tcpack_conn_pending(c) == 0);
+	append(out, p, n);	/* the bytes are still there for the send */
+	TRACE("sent %zu and closed\n", n);
+}
+
 struct reference {
 	size_t complete;	/* lines ending in '\n' */
 	size_t too_long;	/* index of the first too long line; SIZE_MAX: none */
@@ -171,6 +184,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					fprintf(stderr, "\" (phase %d)\n", c->phase);
 				append(&stream, p, n);
 				tcpack_conn_input(c, p, n);
+				if (op == 5)	/* the engine saw nothing left unread */
+					tcpack_conn_none_unread(c);
 			}
 			free(p);
 		} else if (op <= 7) {		/* the engine starts a send */
@@ -232,6 +247,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				tcpack_conn_shut(c);
 				break;
 			case TCPACK_CONN_NEXT_CLOSE:
+				closed = true;
+				break;
+			case TCPACK_CONN_NEXT_SEND_CLOSE:
+				if (sending)
+					break;	/* the engine waits for its send */
+				send_close(c, &out);
 				closed = true;
 				break;
 			case TCPACK_CONN_NEXT_SEND:		/* the ops above start sends */
@@ -300,6 +321,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			tcpack_conn_shut(c);
 			break;
 		case TCPACK_CONN_NEXT_CLOSE:
+			closed = true;
+			break;
+		case TCPACK_CONN_NEXT_SEND_CLOSE:
+			send_close(c, &out);
 			closed = true;
 			break;
 		case TCPACK_CONN_NEXT_WAIT:

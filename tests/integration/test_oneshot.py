@@ -188,18 +188,56 @@ def open_fds(pid):
 	return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def assert_closes_before_the_client(srv):
+	"""One tutorial exchange whose client keeps its end open: the server's
+	fd for it is closed all the same."""
+	before = open_fds(srv.pid)
+	with connect(srv.port) as s:
+		s.sendall(b"hello")
+		assert recv_until_eof(s) == DEFAULT_REPLY
+		harness.wait_until(lambda: open_fds(srv.pid) == before, 1.0,
+				   "the server's fd for the connection closed while the client is still open")
+
+
 def test_exchange_closes_without_waiting_for_the_client_to_close():
 	# Nothing came after the message and nothing waits unread: the server
 	# closes right after the reply (FIN behind it) instead of shutting down
 	# and lingering until the client closes, which would keep the
 	# connection's fd up to 2 s while this client keeps its end open.
 	with Server() as srv:
+		assert_closes_before_the_client(srv)
+
+
+@harness.uring_only
+def test_reply_goes_linked_to_its_close_when_the_receive_says_nothing_is_unread():
+	# The kernel reports with a receive's completion whether bytes are left
+	# unread: the engine says so, and a oneshot reply then goes in one
+	# submission with its close. The tutorial exchange is served whole, the
+	# FIN behind the reply, and the fd closes without the client's help.
+	with Server(["--log-level", "debug", "--threads", "1"]) as srv:
+		srv.wait_log("receives report whether bytes are left unread: a oneshot reply goes linked to its close")
 		before = open_fds(srv.pid)
-		with connect(srv.port) as s:
-			s.sendall(b"hello")
-			assert recv_until_eof(s) == DEFAULT_REPLY
-			harness.wait_until(lambda: open_fds(srv.pid) == before, 1.0,
-					   "the server's fd for the connection closed while the client is still open")
+		for i in range(50):
+			with connect(srv.port) as s:
+				s.sendall(b"hello %d" % i)
+				assert recv_until_eof(s) == DEFAULT_REPLY
+				assert 2 <= segments_received(s) <= 3
+		harness.wait_until(lambda: open_fds(srv.pid) == before, 2.0, "every connection's fd closed")
+
+
+@harness.uring_only
+def test_without_the_unread_report_the_socket_is_asked_before_closing():
+	# TCPACK_TEST_RING=nounread: as on a kernel whose receives do not say
+	# whether bytes are left, the reply is sent, then SIOCINQ asked, then
+	# the connection closed at once, or lingered on when more is unread.
+	with Server(["--log-level", "debug", "--threads", "1", "--buffer-size", "1K"],
+		    env={"TCPACK_TEST_RING": "nounread"}) as srv:
+		srv.wait_log("receives do not report whether bytes are left unread")
+		assert_closes_before_the_client(srv)
+		for i in range(5):
+			with connect(srv.port) as s:
+				s.sendall(b"x" * (256 << 10))
+				assert recv_until_eof(s) == DEFAULT_REPLY
 
 
 def test_message_longer_than_one_receive_gets_reply_and_a_clean_close():

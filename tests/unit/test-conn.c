@@ -3,6 +3,7 @@
  * The connection state machine, driven the way an engine drives it but
  * without one: bytes in, owed bytes out, phases.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -97,6 +98,64 @@ static void oneshot_eof_without_data_sends_nothing(void **state)
 	assert_int_equal(f->conn.phase, TCPACK_CONN_PEER_DONE);
 	assert_int_equal(tcpack_conn_output(&f->conn, &p), 0);
 	assert_false(tcpack_conn_wants_input(&f->conn));
+	teardown_fixture(f);
+}
+
+/*
+ * Nothing left unread after the message: the reply goes with the close
+ * behind it (SEND_CLOSE), and the bytes stay in place for the send.
+ */
+static void oneshot_sends_and_closes_in_one_step_when_nothing_is_unread(void **state)
+{
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
+	const uint8_t *p;
+
+	feed(&f->conn, "hello");
+	assert_int_equal(tcpack_conn_next(&f->conn), TCPACK_CONN_NEXT_SEND);	/* not known yet */
+	tcpack_conn_none_unread(&f->conn);
+	assert_int_equal(tcpack_conn_next(&f->conn), TCPACK_CONN_NEXT_SEND_CLOSE);
+	assert_false(tcpack_conn_wants_input(&f->conn));
+	assert_int_equal(tcpack_conn_output(&f->conn, &p), 4);
+	tcpack_conn_send_closing(&f->conn, 4);
+	assert_int_equal(f->conn.phase, TCPACK_CONN_CLOSED);
+	assert_int_equal(tcpack_conn_pending(&f->conn), 0);
+	assert_memory_equal(p, "ACK\n", 4);	/* still there for the send */
+	assert_int_equal(f->stats.bytes_out, 4);
+	assert_int_equal(tcpack_conn_next(&f->conn), TCPACK_CONN_NEXT_WAIT);
+	tcpack_conn_send_close_failed(&f->conn, -ECONNRESET);
+	assert_int_equal(f->stats.errors, 1);
+	tcpack_conn_deinit(&f->conn);
+	free(f);
+}
+
+/* Anything after the message, a large reply or another mode: no SEND_CLOSE. */
+static void send_close_only_for_a_small_reply_with_nothing_after(void **state)
+{
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
+
+	feed(&f->conn, "hello");
+	tcpack_conn_none_unread(&f->conn);
+	feed(&f->conn, "late");		/* arrived in the same batch: forgets it */
+	assert_int_equal(tcpack_conn_next(&f->conn), TCPACK_CONN_NEXT_SEND);
+	tcpack_conn_none_unread(&f->conn);
+	assert_int_equal(tcpack_conn_next(&f->conn), TCPACK_CONN_NEXT_SEND);	/* input came after */
+	teardown_fixture(f);
+
+	f = malloc(sizeof(*f));
+	assert_non_null(f);
+	conn_fixture_config(f, TCPACK_MODE_ONESHOT);
+	memset(f->cfg.reply, 'r', TCPACK_SEND_CLOSE_MAX + 1);
+	f->cfg.reply_len = TCPACK_SEND_CLOSE_MAX + 1;
+	conn_fixture_open(f);
+	feed(&f->conn, "hello");
+	tcpack_conn_none_unread(&f->conn);
+	assert_int_equal(tcpack_conn_next(&f->conn), TCPACK_CONN_NEXT_SEND);
+	teardown_fixture(f);
+
+	f = setup_mode(TCPACK_MODE_LINE);
+	feed(&f->conn, "a\n");
+	tcpack_conn_none_unread(&f->conn);
+	assert_int_equal(tcpack_conn_next(&f->conn), TCPACK_CONN_NEXT_SEND);
 	teardown_fixture(f);
 }
 
@@ -505,6 +564,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(oneshot_replies_once_then_finishes),
 		cmocka_unit_test(oneshot_eof_without_data_sends_nothing),
+		cmocka_unit_test(oneshot_sends_and_closes_in_one_step_when_nothing_is_unread),
+		cmocka_unit_test(send_close_only_for_a_small_reply_with_nothing_after),
 		cmocka_unit_test(line_pipelined_replies_in_one_output),
 		cmocka_unit_test(line_split_one_byte_at_a_time),
 		cmocka_unit_test(line_too_long_keeps_earlier_replies),

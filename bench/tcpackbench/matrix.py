@@ -67,9 +67,12 @@ def build_matrix():
 	rows.append(oneshot)
 	# The key rows again with the epoll client: the same load, another client.
 	by_id = {r["id"]: r for r in rows}
-	for rid in ("line/128B/c50/p1", "line/128B/c500/p1"):
+	for rid in ("line/128B/c50/p1", "line/128B/c500/p1", "line/128B/c5000/p1"):
 		rows.append(with_epoll_client(by_id[rid]))
 	rows.append(with_epoll_client(oneshot))
+	# Connection rate with a worker per core: the client competes for them.
+	rows.append(dict(oneshot, id="oneshot/c50/2-workers", server=["--threads", "2"], floor=False,
+			 note=oneshot["note"] + "; tcpack --threads 2"))
 	rows.append(dict(
 		id="echo/128B/c50", kind="load", mode="echo", server=[],
 		client=["-m", "echo", "-s", "128", "-c", "50", "-P", "1"],

@@ -198,12 +198,20 @@ def targets(by_id):
 		    "≤ 1.15×", v <= 1.15, at_most(v, 1.15))
 	cpu_target("line/128B/c500/p1", 0.80, "line 128 B, 500 conns, P1, io_uring client")
 	cpu_target("line/128B/c500/p1" + EPOLL_CLIENT, 0.80, "line 128 B, 500 conns, P1, epoll client")
-	cpu_target("line/128B/c5000/p1", 0.80, "line 128 B, 5000 conns, P1")
+	cpu_target("line/128B/c5000/p1", 0.80, "line 128 B, 5000 conns, P1, io_uring client")
+	cpu_target("line/128B/c5000/p1" + EPOLL_CLIENT, 0.80, "line 128 B, 5000 conns, P1, epoll client")
 	cpu_target("line/128B/c50/p1/client-2t", 0.75, "client competing (2 client threads)")
 	cpu_target("oneshot/c50", 0.85, "oneshot")
 	for rid, client in (("oneshot/c50", "io_uring"), ("oneshot/c50" + EPOLL_CLIENT, "epoll")):
 		floor_target(rid, "uring", 1.05, "oneshot, 50 conns, %s client" % client)
 		floor_target(rid, "epoll", 1.10, "oneshot, 50 conns, %s client" % client)
+	one, two = by_id.get("oneshot/c50"), by_id.get("oneshot/c50/2-workers")
+	if one and two:
+		for e in ENGINES:
+			v = two[e]["ops_per_s"] / one[e]["ops_per_s"]
+			add("oneshot connection rate, 2 workers vs 1 (%s)" % e, "%.2f× (%s / %s conn/s)" % (
+				v, fnum(two[e]["ops_per_s"]), fnum(one[e]["ops_per_s"])),
+			    "≥ 1.00×", v >= 1.0, at_least(v, 1.0))
 	loads = [s for s in by_id.values() if s["kind"] == "load" and s["ratio"]["cpu"] is not None]
 	if loads:
 		worst = max(loads, key=lambda s: s["ratio"]["cpu"])
@@ -358,8 +366,9 @@ def write_report(cfg, summaries, info, meta, path, chart_ok):
 		 "after tcpack's engine of its kind: uring, %s, epoll, %s, …" % (
 			 cfg.rounds_target, cfg.rounds, FLOORS["uring"], FLOORS["epoll"]))
 	L.append("- **Server.** `tcpack --config EMPTY --listen 127.0.0.1:0 --engine E --mode M --log-level warning "
-		 "--max-connections 20000` (an empty config file, so no installed one applies; the port is the one its "
-		 "listening socket got) with the default threads (one worker per CPU, so 2). Line mode answers `--reply 'ACK\\n'` "
+		 "--max-connections 20000 --threads 1` (an empty config file, so no installed one applies; the port is the one its "
+		 "listening socket got): one worker thread, as the targets are stated, except `oneshot/c50/2-workers` "
+		 "(`--threads 2`, a worker per core). Line mode answers `--reply 'ACK\\n'` "
 		 "with `--max-message 4K` (so 4 KiB lines fit); "
 		 "oneshot answers the default reply.")
 	L.append("- **Client.** `tcpack-bench` (one io_uring thread unless the row says otherwise; rows ending in "

@@ -33,12 +33,14 @@ class BenchServer(harness.Server):
 	sends, and the report would measure the logging. Below info it names
 	neither its port nor the moment it serves, so the port is the one its
 	listening socket has (harness.listening_ports()); connections made
-	before its workers accept wait in the backlog.
+	before its workers accept wait in the backlog. One worker thread
+	unless the row says --threads.
 	"""
 
 	def __init__(self, binary, engine, mode, extra):
+		threads = [] if "--threads" in extra else ["--threads", "1"]
 		super().__init__(["--mode", mode, "--log-level", "warning",
-				  "--max-connections", "20000"] + extra,
+				  "--max-connections", "20000"] + threads + extra,
 				 binary=binary, engine=engine, name="bench-" + engine)
 
 	def wait_serving(self, timeout=5.0):

@@ -39,10 +39,6 @@
 
 #define BGID		0
 
-/* Linux 6.12: io_uring_getevents_arg's min_wait_usec (liburing 2.3: "pad"). */
-#ifndef IORING_FEAT_MIN_TIMEOUT
-#define IORING_FEAT_MIN_TIMEOUT	(1U << 15)
-#endif
 /* Linux 6.10: wait for readiness before trying, not after. */
 #ifndef IORING_ACCEPT_POLL_FIRST
 #define IORING_ACCEPT_POLL_FIRST	(1U << 2)
@@ -61,9 +57,6 @@
  * the last slots overshoot max-connections by little (parked, in order).
  */
 #define ACCEPT_DEPTH		8
-#define BATCH_MIN_AVG		4	/* completions per wake-up before batching pays */
-#define BATCH_MAX_WANT		128
-#define BATCH_WAIT_US		20	/* the longest a completion waits for company */
 #define NO_SLOT		TCPACK_NO_SLOT
 /*
  * A multishot receive ends after this many provided buffers' worth of
@@ -119,8 +112,6 @@ struct tcpack_loop {
 	uint64_t tick_ms;
 	uint64_t ctl_buf;		/* eventfd counter, read through the ring */
 	bool ring_registered;		/* liburing enters through the registered ring fd */
-	bool batch_wait;		/* the kernel has min_wait_usec: batch wake-ups */
-	unsigned int avg_cqes;		/* completions per wake-up, moving average x16 */
 	bool recv_limit;		/* the kernel ends a multishot recv after N bytes */
 	bool says_unread;		/* receives report IORING_CQE_F_SOCK_NONEMPTY */
 	bool lend;			/* echo sends straight from the provided buffers */
@@ -342,7 +333,7 @@ out:
 
 /*
  * Test hooks: TCPACK_TEST_RING names ring variants for the tests and the
- * benchmarks (nodefer, smallcq, nobundle, nolimit, nounread, nolend, batch; see
+ * benchmarks (nodefer, smallcq, nobundle, nolimit, nounread, nolend; see
  * tests/). Read at setup only.
  */
 static bool ring_hook(const char *name)
@@ -425,12 +416,6 @@ static int setup_ring(struct tcpack_loop *l, char *err)
 			    i == 1 ? "cooperative task run" : "default task run",
 			    l->bundle ? "on" : "off", l->w->id);
 		l->ring_registered = io_uring_register_ring_fd(&l->ring) == 1;
-		/*
-		 * Off unless asked for: with closed-loop clients it cost
-		 * throughput and CPU per request (bench/notes.md); kept,
-		 * measurable, for other loads.
-		 */
-		l->batch_wait = (l->ring.features & IORING_FEAT_MIN_TIMEOUT) && ring_hook("batch");
 		/*
 		 * Echo from the receive buffers (see lend()), which saves the
 		 * copy that large echoed messages spend most on
@@ -1011,38 +996,16 @@ static void handle_conn_op(struct tcpack_loop *l, struct tcpack_loop_ud ud)
 /* ---- waiting -------------------------------------------------------- */
 
 /*
- * Submit, and wait for completions in batches when the load makes that
- * pay: each wake-up costs a context switch and a pass over the loop, and
- * under load a few microseconds of patience collects many completions into
- * one. The kernel (6.12+, IORING_FEAT_MIN_TIMEOUT) waits for @want
- * completions, but at most min_wait_usec once one is there. The window
- * follows what recent wake-ups delivered, and closes at light load, where
- * it would only add latency.
+ * Submit, and wait for one completion unless connections wait their turn.
+ * Waiting for more than one (min_wait_usec, Linux 6.12) was measured and
+ * dropped: with closed-loop clients of either kind it cost CPU per request
+ * and latency (bench/notes.md).
  */
 static int submit_and_wait(struct tcpack_loop *l)
 {
-	unsigned int avg = l->avg_cqes / 16, want;
-	struct __kernel_timespec ts = { .tv_sec = 1 };
-	struct io_uring_getevents_arg arg = { .sigmask_sz = _NSIG / 8, .ts = (uint64_t)(uintptr_t)&ts };
-	unsigned int flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
-	int r;
-
 	if (tcpack_worker_has_deferred(l->w))
-		return io_uring_submit(&l->ring);	/* connections wait their turn: no sleep */
-	if (!l->batch_wait || avg < BATCH_MIN_AVG || l->w->stats.conns_now < 2)
-		return io_uring_submit_and_wait(&l->ring, 1);
-
-	want = avg < BATCH_MAX_WANT ? avg : BATCH_MAX_WANT;
-	arg.pad = BATCH_WAIT_US;	/* min_wait_usec */
-	/*
-	 * liburing 2.3 cannot pass min_wait_usec: submit through liburing
-	 * (which owns the SQ ring's indices), then wait with a plain enter.
-	 */
-	r = io_uring_submit(&l->ring);
-	if (r < 0)
-		return r;
-	return io_uring_enter2((unsigned int)l->ring.ring_fd, 0, want, flags, (sigset_t *)&arg,
-			       sizeof(arg));
+		return io_uring_submit(&l->ring);	/* no sleep */
+	return io_uring_submit_and_wait(&l->ring, 1);
 }
 
 /* ---- time and control ------------------------------------------------ */
@@ -1159,8 +1122,6 @@ static int loop_run(void *engine)
 			n++;
 		}
 		io_uring_cq_advance(&l->ring, n);
-		if (l->batch_wait)
-			l->avg_cqes += n * 2 - l->avg_cqes / 8;	/* EWMA, 1/8 weight, x16 */
 
 		/* Buffers back before any receive is re-armed. */
 		if (l->bufs_returned) {

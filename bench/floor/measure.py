@@ -18,7 +18,7 @@ reads it again, and divides by the connections the bench completed (with
 --load line-c50 or line-c1 instead: line mode, 128 B messages, 50 or 1
 connection, pipeline 1, per message; the floors do not serve it and are
 left out; p50 latency is printed too). --before-env sets a variable for
-the "before" servers only (TCPACK_TEST_RING=batch, say: one build, two
+the "before" servers only (TCPACK_TEST_RING=nounread, say: one build, two
 settings; --before defaults to --build then). "other"
 is the CPU that neither the server nor the client used during the run (from
 /proc/stat): what else ran on the machine, the noise. Each run waits (up to
@@ -114,6 +114,8 @@ def run(name):
 		srv.send_signal(signal.SIGTERM)
 		srv.wait()
 	r = json.loads(bench.stdout)
+	if not r["requests"]:
+		raise RuntimeError(f"{name}: tcpack-bench completed nothing: {bench.stderr.strip()}")
 	server_s = (c1 - c0) / 1e9
 	return {"us": server_s * 1e6 / r["requests"], "rate": r["throughput"], "errors": r["errors"],
 		"p50": r["latency_us"]["p50"],

@@ -398,7 +398,7 @@ def write_report(cfg, summaries, info, meta, path, chart_ok):
 		 "provided-buffer recv, linked send and close) and `%s 127.0.0.1:0` (level-triggered epoll, "
 		 "`accept4`, recv, send, close). Each is measured with the client and options of the oneshot row it "
 		 "stands beside, its CPU per exchange by the same schedstat method; tcpack / floor is tcpack's median "
-		 "over its floor's (tcpack runs its default 2 workers, a floor one thread)." % (
+		 "over its floor's (both one thread)." % (
 			 FLOORS["uring"], FLOORS["epoll"]))
 	L.append("- **Discard** runs beside `iperf3 -s -B 127.0.0.1` / `iperf3 -c 127.0.0.1` (one stream, 128 KiB "
 		 "writes, same duration, warmup omitted) measured in the same run.")

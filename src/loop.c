@@ -359,8 +359,8 @@ static void setup_recv_limit(struct tcpack_loop *l)
 		tcpack_logf(LOG_DEBUG, "io_uring: a multishot receive ends after min(max-pending, %u x buffer-size) bytes (worker %u)",
 			    RECV_ARM_BUFFERS, l->w->id);
 	else
-		tcpack_logf(LOG_DEBUG, "io_uring: multishot receives cannot be limited (needs Linux 6.15): input past max-pending is bounded by the buffer ring (worker %u)",
-			    l->w->id);
+		tcpack_logf(LOG_DEBUG, "io_uring: multishot receives cannot be limited (needs Linux 6.15): single-shot receives of at most min(max-pending, %u x buffer-size) bytes instead (worker %u)",
+			    RECV_ARM_BUFFERS, l->w->id);
 }
 
 /* ---- ring ------------------------------------------------------------ */
@@ -546,22 +546,23 @@ static void arm_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 	struct io_uring_sqe *sqe = get_sqe(l);
 	size_t limit = RECV_ARM_BUFFERS * l->buf_size;
 
+	bool message = c->cfg->mode == TCPACK_MODE_ONESHOT && c->phase == TCPACK_CONN_OPEN;
+
 	if (limit > c->cfg->max_pending)
 		limit = c->cfg->max_pending;
-	if (l->recv_limit) {
-		c->recv_burst = limit + l->buf_size - 1;
-	} else {
-		/*
-		 * Unlimited, the receive goes on until the cancel that
-		 * loop_receive() sends after the batch lands: the rest of the
-		 * ring in that batch, and what the ring refilled after it
-		 * may hold before the cancel is submitted.
-		 */
-		c->recv_burst = 2 * l->bufs_bytes;
-		limit = 0;
-	}
-	prep_recv(sqe, c->fd, (unsigned int)limit,
-		  c->cfg->mode == TCPACK_MODE_ONESHOT && c->phase == TCPACK_CONN_OPEN);
+	/*
+	 * At most limit + buffer-size - 1 bytes per arm, and flush_conn()
+	 * arms again only while the connection wants input. A kernel that
+	 * cannot end a multishot receive after limit bytes (before 6.15)
+	 * would go on delivering until the cancel sent after the batch, as
+	 * much as the whole buffer ring more than once: there each arm is a
+	 * single-shot receive of at most limit bytes instead, one completion
+	 * and one more SQE per receive.
+	 */
+	c->recv_burst = limit + l->buf_size - 1;
+	prep_recv(sqe, c->fd, (unsigned int)limit, message || !l->recv_limit);
+	if (!message && !l->recv_limit)
+		sqe->len = (unsigned int)limit;
 	if (l->bundle)
 		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 	lc->recv_bundle = l->bundle;

@@ -23,11 +23,7 @@ SYMBOLS = {
 	"Bc": "buffer_count", "Bs": "buffer_size", "RSS0": "base",
 }
 # The cases of H, by the words that name them.
-CASES = {
-	"io_uring on Linux 6.15 or later": ("uring", True),
-	"io_uring on older kernels": ("uring", False),
-	"epoll": ("epoll", None),
-}
+CASES = {"io_uring": "uring", "epoll": "epoll"}
 
 
 def fail(msg):
@@ -64,7 +60,7 @@ def to_python(expr):
 
 
 def parse(block, path):
-	"""{engine: expr} and {(engine, recv_limit): H expr}."""
+	"""{engine: expr} and {engine: H expr}."""
 	rss, held = {}, {}
 	for line in block.splitlines():
 		if not line.strip():
@@ -84,10 +80,10 @@ def parse(block, path):
 	return rss, held
 
 
-def evaluate(rss, held, engine, recv_limit, cfg):
+def evaluate(rss, held, engine, cfg):
 	env = {sym: cfg[arg] for sym, arg in SYMBOLS.items()}
 	env["L"] = max(cfg["reply_len"], cfg["error_reply_len"])
-	env["H"] = eval(held[(engine, recv_limit)], {"min": min, "max": max}, dict(env))
+	env["H"] = eval(held[engine], {"min": min, "max": max}, dict(env))
 	return eval(rss[engine], {"min": min, "max": max}, env)
 
 
@@ -114,12 +110,12 @@ def main():
 
 	n = 0
 	for cfg in configurations():
-		for engine, recv_limit in CASES.values():
-			want = membound.memory_bound(engine, recv_limit=bool(recv_limit), **cfg)
-			got = evaluate(rss, held, engine, recv_limit, cfg)
+		for engine in CASES.values():
+			want = membound.memory_bound(engine, **cfg)
+			got = evaluate(rss, held, engine, cfg)
 			if got != want:
-				fail("%s, recv_limit %s, %r: the documents' formula gives %d, tests/lib/membound.py %d"
-				     % (engine, recv_limit, cfg, got, want))
+				fail("%s, %r: the documents' formula gives %d, tests/lib/membound.py %d"
+				     % (engine, cfg, got, want))
 			n += 1
 
 	# README's figures at the defaults, to the tenth of a GiB it shows.
@@ -127,11 +123,11 @@ def main():
 	if not m:
 		fail("%s: no '| worst case at the defaults |' row" % readme)
 	shown = [c.strip() for c in m.group(1).split("|")]
-	for (engine, recv_limit), cell in zip(CASES.values(), shown):
-		want = membound.memory_bound(engine, recv_limit=bool(recv_limit), **membound.DEFAULTS)
+	for engine, cell in zip(CASES.values(), shown):
+		want = membound.memory_bound(engine, **membound.DEFAULTS)
 		if cell != "%.1f GiB" % (want / GIB):
-			fail("%s: at the defaults %s (recv_limit %s) shows %r, the formula gives %.1f GiB"
-			     % (readme, engine, recv_limit, cell, want / GIB))
+			fail("%s: at the defaults %s shows %r, the formula gives %.1f GiB"
+			     % (readme, engine, cell, want / GIB))
 	if len(shown) != len(CASES):
 		fail("%s: the defaults row has %d figures, not %d" % (readme, len(shown), len(CASES)))
 	print("ok: the formula of %s and %s matches tests/lib/membound.py in %d cases; defaults %s"

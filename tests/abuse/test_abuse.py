@@ -146,14 +146,13 @@ def memory_bound(workers, engine, *, max_connections, max_pending, reply_len, er
 		 buffer_count=1024, buffer_size=4096, log_data_max=256, base_kib):
 	"""
 	The worst-case RSS of README.md and docs/RELIABILITY.md for this run's
-	limits, in bytes (tests/lib/membound.py). On io_uring it takes the case
-	this kernel is in: multishot receives limited (Linux 6.15+) or not.
+	limits, in bytes (tests/lib/membound.py): the same with the kernel's
+	receive limit or without it (TCPACK_TEST_RING=nolimit).
 	"""
 	return membound.memory_bound(
 		engine, workers=workers, max_connections=max_connections, max_pending=max_pending,
 		reply_len=reply_len, error_reply_len=error_reply_len, log_data_max=log_data_max,
-		buffer_count=buffer_count, buffer_size=buffer_size, base=base_kib * 1024,
-		recv_limit=engine == "uring" and harness.uring_recv_limit())
+		buffer_count=buffer_count, buffer_size=buffer_size, base=base_kib * 1024)
 
 
 def server_engine_and_workers(srv):

@@ -354,26 +354,6 @@ class Server:
 		raise AssertionError("no VmRSS for pid %d" % self.pid)
 
 
-_recv_limit = {}
-
-
-def uring_recv_limit():
-	"""
-	Whether tcpack's io_uring workers limit each multishot receive here
-	(Linux 6.15+), as a throwaway server's debug log says; None when it
-	serves through epoll. Asked once per run.
-	"""
-	if "answer" not in _recv_limit:
-		with Server(["--log-level", "debug", "--threads", "1"], name="recv-limit") as srv:
-			log = srv.log()
-		if re.search(r"serving with \d+ epoll worker", log):
-			_recv_limit["answer"] = None
-		else:
-			_recv_limit["answer"] = "a multishot receive ends after" in log
-			assert _recv_limit["answer"] or "multishot receives cannot be limited" in log, log
-	return _recv_limit["answer"]
-
-
 # ---- clients --------------------------------------------------------------
 
 def connect(port, host="127.0.0.1", timeout=5.0, nodelay=False):

@@ -37,37 +37,32 @@ DEFAULTS = {
 }
 
 
-def held_input(engine, *, max_pending, buffer_count, buffer_size, recv_limit=True):
+def held_input(engine, *, max_pending, buffer_count, buffer_size):
 	"""
 	H: the most bytes an engine hands one connection from the receive
 	that takes it to max-pending until receiving stops.
 
-	epoll asks before every recv: one buffer. io_uring with a kernel that
-	limits a multishot receive (Linux 6.15+): one arm, which ends after
-	K = min(P, 16*Bs) bytes but may finish its last buffer (< K + Bs).
-	Older kernels: the receive runs until the cancel sent after the batch
-	lands, which can be the rest of the buffer ring in that batch and the
-	ring once more after it is refilled: 2*Bc*Bs.
+	epoll asks before every recv: one buffer. io_uring: one arm of a
+	receive, which ends after K = min(P, 16*Bs) bytes but may finish its
+	last buffer (< K + Bs): a multishot receive with the kernel's limit
+	(Linux 6.15+), a single-shot one of at most K bytes on older kernels.
 	"""
 	if engine == "epoll":
 		return buffer_size
-	if recv_limit:
-		return min(max_pending, RECV_ARM_BUFFERS * buffer_size) + buffer_size
-	return 2 * buffer_count * buffer_size
+	return min(max_pending, RECV_ARM_BUFFERS * buffer_size) + buffer_size
 
 
 def per_connection(engine, *, max_pending, reply_len, error_reply_len, log_data_max,
-		   buffer_count, buffer_size, recv_limit=True):
+		   buffer_count, buffer_size):
 	"""The most heap one connection holds, in bytes."""
 	p = max_pending
 	l = max(reply_len, error_reply_len)
-	h = held_input(engine, max_pending=p, buffer_count=buffer_count, buffer_size=buffer_size,
-		       recv_limit=recv_limit)
+	h = held_input(engine, max_pending=p, buffer_count=buffer_count, buffer_size=buffer_size)
 	return max(2 * (p + l) + h + log_data_max, 2 * (p + h))
 
 
 def memory_bound(engine, *, workers, max_connections, max_pending, reply_len, error_reply_len,
-		 log_data_max, buffer_count, buffer_size, base, recv_limit=True):
+		 log_data_max, buffer_count, buffer_size, base):
 	"""The worst-case RSS in bytes; @base is RSS0, @engine "uring" or "epoll"."""
 	c = max_connections
 	if engine == "epoll":
@@ -76,5 +71,4 @@ def memory_bound(engine, *, workers, max_connections, max_pending, reply_len, er
 		per_worker = c * SLOT_BYTES["uring"] + buffer_count * (buffer_size + BUF_RING_ENTRY)
 	return base + workers * per_worker + c * per_connection(
 		engine, max_pending=max_pending, reply_len=reply_len, error_reply_len=error_reply_len,
-		log_data_max=log_data_max, buffer_count=buffer_count, buffer_size=buffer_size,
-		recv_limit=recv_limit)
+		log_data_max=log_data_max, buffer_count=buffer_count, buffer_size=buffer_size)

@@ -435,15 +435,19 @@ void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 		break;
 	case TCPACK_MODE_ECHO:
 		reply(c, buf, len);
+		if (c->draining)
+			finish(c);	/* its first bytes, received after the drain began */
 		break;
 	case TCPACK_MODE_DISCARD:
+		if (c->draining)
+			finish(c);
 		break;
 	}
 }
 
 bool tcpack_conn_input_lent(struct tcpack_conn *c, size_t len)
 {
-	if (c->cfg->mode != TCPACK_MODE_ECHO || c->phase != TCPACK_CONN_OPEN ||
+	if (c->cfg->mode != TCPACK_MODE_ECHO || c->phase != TCPACK_CONN_OPEN || c->draining ||
 	    buf_used(&c->tx) || buf_used(&c->queue))
 		return false;
 	count_in(c, len);
@@ -568,6 +572,13 @@ void tcpack_conn_drain(struct tcpack_conn *c)
 		return;
 	c->draining = true;
 	if (c->phase != TCPACK_CONN_OPEN)
+		return;
+	/*
+	 * Nothing received yet: its first message may be on its way (the
+	 * client connected, so it was accepted, and sent at once). It is
+	 * answered, then the connection finishes (tcpack_conn_input()).
+	 */
+	if (!c->bytes_in)
 		return;
 	/* A line under way is owed its reply; anything else can finish now. */
 	if (c->cfg->mode == TCPACK_MODE_LINE &&

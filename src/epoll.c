@@ -84,12 +84,13 @@ static void ep_close(void *engine, struct tcpack_conn *c)
 	tcpack_worker_conn_closed(e->w, c);
 }
 
-static void ep_accepting(void *engine, bool want)
+/* accept4() happens in the batch: nothing is ever in flight after it. */
+static bool ep_accepting(void *engine, bool want)
 {
 	struct ep *e = engine;
 
 	if (want == e->accepting)
-		return;
+		return false;
 	for (unsigned int i = 0; i < e->listeners->n; i++) {
 		/* Exclusive: one worker is woken per connection, not all of them. */
 		struct epoll_event ev = {
@@ -101,6 +102,7 @@ static void ep_accepting(void *engine, bool want)
 				&ev);
 	}
 	e->accepting = want;
+	return false;
 }
 
 static void handle_accept(struct ep *e, unsigned int i)

@@ -359,8 +359,8 @@ static void setup_recv_limit(struct tcpack_loop *l)
 		tcpack_logf(LOG_DEBUG, "io_uring: a multishot receive ends after min(max-pending, %u x buffer-size) bytes (worker %u)",
 			    RECV_ARM_BUFFERS, l->w->id);
 	else
-		tcpack_logf(LOG_DEBUG, "io_uring: multishot receives cannot be limited (needs Linux 6.15): single-shot receives of at most min(max-pending, %u x buffer-size) bytes instead (worker %u)",
-			    RECV_ARM_BUFFERS, l->w->id);
+		tcpack_logf(LOG_DEBUG, "io_uring: multishot receives cannot be limited (needs Linux 6.15): single-shot receives of one buffer instead (worker %u)",
+			    l->w->id);
 }
 
 /* ---- ring ------------------------------------------------------------ */
@@ -557,15 +557,19 @@ static void arm_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 	 * would go on delivering until the cancel sent after the batch, as
 	 * much as the whole buffer ring more than once: there each arm is a
 	 * single-shot receive of at most limit bytes instead, one completion
-	 * and one more SQE per receive.
+	 * and one more SQE per receive, and one buffer: a bundle receive
+	 * (6.10-6.14 have bundles without the limit) goes on filling buffers
+	 * while bytes are pending, past its length.
 	 */
+	bool bundle = l->bundle && (l->recv_limit || message);
+
 	c->recv_burst = limit + l->buf_size - 1;
 	prep_recv(sqe, c->fd, (unsigned int)limit, message || !l->recv_limit);
 	if (!message && !l->recv_limit)
 		sqe->len = (unsigned int)limit;
-	if (l->bundle)
+	if (bundle)
 		sqe->ioprio |= IORING_RECVSEND_BUNDLE;
-	lc->recv_bundle = l->bundle;
+	lc->recv_bundle = bundle;
 	io_uring_sqe_set_data64(sqe, conn_ud(c, TCPACK_OP_RECV));
 	lc->recv_armed = true;
 	lc->recv_cancelled = false;
@@ -756,7 +760,7 @@ static void cancel_multi(struct tcpack_loop *l)
 	}
 }
 
-static void loop_accepting(void *engine, bool want)
+static bool loop_accepting(void *engine, bool want)
 {
 	struct tcpack_loop *l = engine;
 	unsigned long room = tcpack_worker_shared_room(l->w);
@@ -780,6 +784,10 @@ static void loop_accepting(void *engine, bool want)
 		cancel_multi(l);
 		cancel_single(l);
 	}
+	for (unsigned int i = 0; i < l->listeners->n && i < TCPACK_LISTEN_FDS_MAX; i++)
+		if (l->multi_armed[i] || l->accepts[i])
+			return true;
+	return false;
 }
 
 /*
@@ -824,6 +832,7 @@ static void hand_over(struct tcpack_loop *l, int fd)
 		return;
 	}
 	l->handed[to]++;
+	atomic_fetch_add(&l->w->shared->handoffs, 1);	/* until the target takes it */
 	sqe = get_sqe(l);
 	io_uring_prep_msg_ring(sqe, ring_fd - 1, (unsigned int)fd,
 			       tcpack_loop_ud_encode(TCPACK_OP_HANDOFF, 0, 0), 0);
@@ -840,6 +849,7 @@ static void handle_handoff_sent(struct tcpack_loop *l, struct io_uring_cqe *cqe,
 		tcpack_logf(LOG_DEBUG, "worker %u: handing a connection over failed (%s): serving it here",
 			    l->w->id, strerror(-cqe->res));
 		tcpack_worker_accepted(l->w, fd);
+		atomic_fetch_sub(&l->w->shared->handoffs, 1);
 	}
 }
 
@@ -1081,6 +1091,7 @@ static void handle_cqe(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 	case TCPACK_OP_HANDOFF:
 		if (cqe->res >= 0)
 			tcpack_worker_accepted(l->w, cqe->res);
+		atomic_fetch_sub(&l->w->shared->handoffs, 1);
 		break;
 	case TCPACK_OP_HANDOFF_SENT:
 		handle_handoff_sent(l, cqe, ud);

@@ -110,13 +110,18 @@ static void wake(struct tcpack_worker_ctl *ctl, unsigned int cmd)
 	(void)!write(ctl->efd, &one, sizeof(one));
 }
 
-/* A slot for a freshly accepted @fd, or NULL when over max-connections or stopping. */
+/*
+ * A slot for a freshly accepted @fd, or NULL when over max-connections or
+ * forced to stop. Accepted while draining, it is served all the same: the
+ * kernel's backlog no longer holds it, and its client may have sent its
+ * message already (tcpack_conn_drain()).
+ */
 static struct tcpack_conn *conn_new(struct tcpack_worker *w, int fd)
 {
 	struct tcpack_shared *s = w->shared;
 	struct tcpack_conn *c;
 
-	if (w->stopping || !w->nfree)
+	if (w->forced || !w->nfree)
 		return NULL;
 	if (atomic_fetch_add(&s->conns, 1) >= atomic_load(&s->max_conns)) {
 		atomic_fetch_sub(&s->conns, 1);
@@ -126,6 +131,8 @@ static struct tcpack_conn *conn_new(struct tcpack_worker *w, int fd)
 	c = &w->conns[w->free_slots[--w->nfree]];
 	((struct tcpack_cfg_ref *)w->cfg)->refs++;
 	tcpack_conn_init(c, fd, w->cfg, &w->stats, &w->now_ms);
+	if (w->drained)
+		tcpack_conn_drain(c);
 	if (tcpack_log_enabled(LOG_INFO))
 		tcpack_conn_peer(c);	/* while it is surely still connected */
 	tcpack_worker_arm_timer(w, c);
@@ -143,7 +150,7 @@ static void close_parked(struct tcpack_worker *w)
 
 static void park(struct tcpack_worker *w, int fd)
 {
-	if (w->stopping) {
+	if (w->forced) {
 		close(fd);
 		return;
 	}
@@ -163,7 +170,7 @@ static int unpark_one(struct tcpack_worker *w)
 {
 	int fd;
 
-	if (!w->nparked || w->stopping || !w->nfree ||
+	if (!w->nparked || w->forced || !w->nfree ||
 	    atomic_load(&w->shared->conns) >= atomic_load(&w->shared->max_conns))
 		return -1;
 	fd = w->parked[w->parked_head];
@@ -378,8 +385,7 @@ static unsigned int control(struct tcpack_worker *w)
 	}
 	if ((cmd & TCPACK_CTL_DRAIN) && !w->drained) {
 		w->drained = true;
-		w->stopping = true;
-		close_parked(w);
+		w->stopping = true;	/* parked connections are still served */
 		for (uint32_t i = 0; i < w->nslots; i++) {
 			struct tcpack_conn *c = &w->conns[i];
 
@@ -392,6 +398,7 @@ static unsigned int control(struct tcpack_worker *w)
 	if (cmd & TCPACK_CTL_FORCE) {
 		w->stopping = true;
 		w->forced = true;
+		close_parked(w);
 	}
 	return cmd;
 }
@@ -400,7 +407,7 @@ void tcpack_worker_control_seen(struct tcpack_worker *w)
 {
 	w->ctl_pending = true;
 	if (atomic_load(&w->ctl->cmd) & (TCPACK_CTL_DRAIN | TCPACK_CTL_FORCE))
-		w->stopping = true;	/* connections accepted from here on are closed */
+		w->stopping = true;	/* no more accepts are armed after this batch */
 }
 
 /*
@@ -505,8 +512,16 @@ void tcpack_worker_end_batch(struct tcpack_worker *w)
 			unpark(w);
 		flush_dirty(w);
 	}
-	w->engine->accepting(w->engine_data, tcpack_worker_may_accept(w));
+	w->accepts_in_flight = w->engine->accepting(w->engine_data, tcpack_worker_may_accept(w));
 	tcpack_worker_publish(w);
-	if (w->stopping && w->stats.conns_now == 0)
+	/*
+	 * Stopping: done once every connection it has, or may still be given,
+	 * is served. Draining, that includes accepts that were in flight when
+	 * accepting stopped, the connections parked at the limit and those
+	 * another worker is handing over; forced, only what is open.
+	 */
+	if (w->stopping && w->stats.conns_now == 0 &&
+	    (w->forced || (!w->nparked && !w->accepts_in_flight &&
+			   atomic_load(&w->shared->handoffs) == 0)))
 		w->done = true;
 }

@@ -4,7 +4,7 @@
 
     bench/floor/measure.py [--build DIR] [--rounds N] [--client uring|epoll]
                            [--before DIR] [--before-env K=V] [--only REGEX]
-                           [--load oneshot|line-c50|line-c1]
+                           [--load oneshot|line-c50|line-c1|echo-64k]
 
 Each round starts each server in turn (floor-uring, floor-epoll, tcpack uring,
 tcpack epoll, and with --before the same two from another build, for an A/B
@@ -16,7 +16,8 @@ in one alternating run), reads the sum of the first field of
 
 reads it again, and divides by the connections the bench completed (with
 --load line-c50 or line-c1 instead: line mode, 128 B messages, 50 or 1
-connection, pipeline 1, per message; the floors do not serve it and are
+connection, pipeline 1, per message; --load echo-64k: echo mode, 64 KiB
+messages, 50 connections, per message; the floors serve neither and are
 left out; p50 latency is printed too). --before-env sets a variable for
 the "before" servers only (TCPACK_TEST_RING=nounread, say: one build, two
 settings; --before defaults to --build then). "other"
@@ -35,7 +36,7 @@ ap.add_argument("--before", metavar="DIR", help="another build's tcpack, measure
 ap.add_argument("--before-env", metavar="K=V", action="append", default=[],
 		help="environment of the before servers")
 ap.add_argument("--only", metavar="REGEX", help="only the servers whose name matches")
-ap.add_argument("--load", choices=("oneshot", "line-c50", "line-c1"), default="oneshot")
+ap.add_argument("--load", choices=("oneshot", "line-c50", "line-c1", "echo-64k"), default="oneshot")
 ARGS = ap.parse_args()
 BUILD = ARGS.build
 if ARGS.before_env and not ARGS.before:
@@ -45,11 +46,12 @@ LOADS = {
 	"oneshot": ["-m", "oneshot", "-c", "50", "--source-addrs", "8", "--linger0"],
 	"line-c50": ["-m", "line", "-e", "ACK\\n", "-s", "128", "-c", "50", "-P", "1"],
 	"line-c1": ["-m", "line", "-e", "ACK\\n", "-s", "128", "-c", "1", "-P", "1"],
+	"echo-64k": ["-m", "echo", "-s", "64K", "-c", "50", "-P", "1"],
 }
 
 
 def tcpack(build, engine):
-	mode = ["--mode", "line", "--reply", "ACK\\n"] if ARGS.load != "oneshot" else []
+	mode = {"oneshot": [], "echo-64k": ["--mode", "echo"]}.get(ARGS.load, ["--mode", "line", "--reply", "ACK\\n"])
 	return [f"{build}/tcpack", "--listen", "127.0.0.1:0", "--threads", "1", "--log-level", "warning",
 		"--engine", engine] + mode
 

@@ -81,6 +81,12 @@ def build_matrix():
 		id="echo/64KiB/c50", kind="load", mode="echo", server=[],
 		client=["-m", "echo", "-s", "64K", "-c", "50", "-P", "1"],
 		unit="MiB", target=False))
+	# Without the kernel's receive limit (TCPACK_TEST_RING=nolimit, as on
+	# kernels before 6.15): single-shot receives of one buffer on io_uring.
+	by_id = {r["id"]: r for r in rows}
+	for rid in ("line/128B/c50/p1", "echo/64KiB/c50"):
+		rows.append(dict(by_id[rid], id=rid + "/nolimit", env={"TCPACK_TEST_RING": "nolimit"},
+				 target=False, note="TCPACK_TEST_RING=nolimit (io_uring as on kernels before 6.15)"))
 	rows.append(dict(
 		id="discard/128KiB/c1/p4", kind="load", mode="discard", server=[],
 		client=["-m", "discard", "-s", "128K", "-c", "1", "-P", "4"],

@@ -37,11 +37,11 @@ class BenchServer(harness.Server):
 	unless the row says --threads.
 	"""
 
-	def __init__(self, binary, engine, mode, extra):
+	def __init__(self, binary, engine, mode, extra, env=None):
 		threads = [] if "--threads" in extra else ["--threads", "1"]
 		super().__init__(["--mode", mode, "--log-level", "warning",
 				  "--max-connections", "20000"] + threads + extra,
-				 binary=binary, engine=engine, name="bench-" + engine)
+				 binary=binary, engine=engine, name="bench-" + engine, env=env)
 
 	def wait_serving(self, timeout=5.0):
 		def listening():
@@ -137,7 +137,7 @@ def start_server(cfg, row, server):
 	"""A fresh server for one run: tcpack with engine @server, or the floor
 	server of that name."""
 	if server in ENGINES:
-		return BenchServer(cfg.tcpack, server, row["mode"], row["server"]).start()
+		return BenchServer(cfg.tcpack, server, row["mode"], row["server"], row.get("env")).start()
 	return FloorServer(cfg.floors[server], server).start()
 
 

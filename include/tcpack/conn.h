@@ -224,7 +224,13 @@ void tcpack_conn_error(struct tcpack_conn *c, int err, const char *op);
  */
 bool tcpack_conn_timeout(struct tcpack_conn *c);
 
-/** tcpack_conn_drain() - the server is stopping: finish once owed replies are out. */
+/**
+ * tcpack_conn_drain() - the server is stopping: finish once owed replies
+ * are out. A connection that has received nothing yet is owed its first
+ * message (which may be in flight): it finishes after answering that, a
+ * line mode one after its first line, an echo one after echoing its first
+ * receive; the server's shutdown-timeout bounds the wait.
+ */
 void tcpack_conn_drain(struct tcpack_conn *c);
 
 /**

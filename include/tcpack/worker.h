@@ -82,6 +82,7 @@ struct tcpack_shared {
 	_Atomic unsigned long conns;		/* all workers' connections */
 	_Atomic unsigned long max_conns;	/* max-connections now in force */
 	_Atomic bool at_limit;			/* as last logged */
+	_Atomic unsigned long handoffs;		/* connections on their way between workers */
 	struct tcpack_worker_ctl *ctls;		/* every worker's, to wake them */
 	unsigned int n_workers;
 	int done_efd;				/* eventfd: worker → supervisor */
@@ -116,6 +117,7 @@ struct tcpack_worker {
 	bool at_limit;
 	uint64_t accept_retry_ms;		/* backing off after EMFILE & co */
 	bool ctl_pending;			/* commands wait: act after this batch */
+	bool accepts_in_flight;			/* the engine's, as accepting() said */
 	bool stopping, drained, forced, done;
 };
 
@@ -175,8 +177,12 @@ struct tcpack_engine {
 	 * tcpack_conn_none_unread() is never asked).
 	 */
 	bool (*send_close)(void *engine, struct tcpack_conn *c);
-	/* Accept new connections, or stop accepting, as @want says. */
-	void (*accepting)(void *engine, bool want);
+	/*
+	 * Accept new connections, or stop accepting, as @want says. Return:
+	 * whether an accept submitted earlier may still deliver a connection
+	 * (stopping, the worker waits for it: its client is served).
+	 */
+	bool (*accepting)(void *engine, bool want);
 };
 
 extern const struct tcpack_engine tcpack_engine_uring;

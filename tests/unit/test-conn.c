@@ -484,6 +484,8 @@ static void drain_finishes_idle_and_waits_for_a_line_under_way(void **state)
 	struct conn_fixture *g = setup_mode(TCPACK_MODE_LINE);
 	char out[16];
 
+	feed(&f->conn, "one\n");	/* answered: idle between messages */
+	assert_int_equal(drain_all(&f->conn, out, sizeof(out), 16), 4);
 	tcpack_conn_drain(&f->conn);
 	assert_int_equal(f->conn.phase, TCPACK_CONN_FINISHING);
 
@@ -495,6 +497,33 @@ static void drain_finishes_idle_and_waits_for_a_line_under_way(void **state)
 	assert_int_equal(drain_all(&g->conn, out, sizeof(out), 16), 4);
 	teardown_fixture(f);
 	teardown_fixture(g);
+}
+
+/*
+ * Nothing received yet when the drain begins: the first message may be on
+ * its way, and is answered before the connection finishes, in every mode.
+ */
+static void drain_answers_the_first_message_of_a_fresh_connection(void **state)
+{
+	static const enum tcpack_mode modes[] = {
+		TCPACK_MODE_ONESHOT, TCPACK_MODE_LINE, TCPACK_MODE_ECHO, TCPACK_MODE_DISCARD,
+	};
+	static const size_t want[] = { 4, 4, 4, 0 };	/* ACK\n, ACK\n, "hi!\n", nothing */
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct conn_fixture *f = setup_mode(modes[i]);
+		char out[16];
+
+		tcpack_conn_drain(&f->conn);
+		assert_int_equal(f->conn.phase, TCPACK_CONN_OPEN);
+		assert_true(tcpack_conn_wants_input(&f->conn));
+		feed(&f->conn, "hi!\n");
+		assert_int_equal(f->conn.phase, TCPACK_CONN_FINISHING);
+		assert_int_equal(drain_all(&f->conn, out, sizeof(out), 16), want[i]);
+		feed(&f->conn, "more\n");	/* after it: read and dropped */
+		assert_int_equal(tcpack_conn_pending(&f->conn), 0);
+		teardown_fixture(f);
+	}
 }
 
 static void timeout_and_error_end_the_connection(void **state)
@@ -581,6 +610,7 @@ int main(void)
 		cmocka_unit_test(discard_sends_nothing),
 		cmocka_unit_test(output_range_is_stable_while_more_is_queued),
 		cmocka_unit_test(drain_finishes_idle_and_waits_for_a_line_under_way),
+		cmocka_unit_test(drain_answers_the_first_message_of_a_fresh_connection),
 		cmocka_unit_test(timeout_and_error_end_the_connection),
 		cmocka_unit_test(message_timeout_ends_a_trickled_line),
 		cmocka_unit_test(message_timeout_restarts_with_each_message),

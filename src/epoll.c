@@ -246,7 +246,7 @@ static int ep_run(void *engine)
 
 	ep_accepting(e, tcpack_worker_may_accept(w));
 	tcpack_worker_publish(w);
-	atomic_store(&w->ctl->state, TCPACK_WORKER_SERVING);
+	tcpack_worker_serving(w);
 
 	while (!w->done) {
 		int n = epoll_wait(e->epfd, evs, MAX_EVENTS, tcpack_worker_has_deferred(w) ? 0 : -1);

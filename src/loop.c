@@ -1117,7 +1117,7 @@ static int loop_run(void *engine)
 		return r;
 	}
 	tcpack_worker_publish(w);
-	atomic_store(&w->ctl->state, TCPACK_WORKER_SERVING);
+	tcpack_worker_serving(w);
 
 	while (!w->done) {
 		unsigned int n = 0;

@@ -179,6 +179,14 @@ static int unpark_one(struct tcpack_worker *w)
 	return fd;
 }
 
+void tcpack_worker_serving(struct tcpack_worker *w)
+{
+	uint64_t one = 1;
+
+	atomic_store(&w->ctl->state, TCPACK_WORKER_SERVING);
+	(void)!write(w->shared->done_efd, &one, sizeof(one));
+}
+
 void tcpack_worker_accepted(struct tcpack_worker *w, int fd)
 {
 	struct tcpack_conn *c = conn_new(w, fd);

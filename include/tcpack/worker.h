@@ -85,7 +85,7 @@ struct tcpack_shared {
 	_Atomic unsigned long handoffs;		/* connections on their way between workers */
 	struct tcpack_worker_ctl *ctls;		/* every worker's, to wake them */
 	unsigned int n_workers;
-	int done_efd;				/* eventfd: worker → supervisor */
+	int done_efd;				/* eventfd: a worker's state changed */
 };
 
 struct tcpack_engine;
@@ -134,7 +134,7 @@ struct tcpack_engine {
 	/* Set up; -ENOSYS/-EPERM when the kernel refuses the engine. */
 	int (*setup)(struct tcpack_worker *w, void **ret, char *err);
 	/*
-	 * Serve: arm accepts, set ctl->state to TCPACK_WORKER_SERVING, wait
+	 * Serve: arm accepts, call tcpack_worker_serving(), wait
 	 * for I/O and hand it to the worker and its connections, call
 	 * tcpack_worker_end_batch() after each batch, until w->done.
 	 * Return: 0 or -errno.
@@ -204,6 +204,13 @@ int tcpack_worker_init(struct tcpack_worker *w, unsigned int id, struct tcpack_s
  * half-initialised worker.
  */
 void tcpack_worker_deinit(struct tcpack_worker *w);
+
+/**
+ * tcpack_worker_serving() - the engine armed its accepts: the worker's state
+ * becomes TCPACK_WORKER_SERVING and the supervisor is woken, which tells
+ * systemd READY=1 once every worker serves.
+ */
+void tcpack_worker_serving(struct tcpack_worker *w);
 
 /**
  * tcpack_worker_accepted() - the engine accepted @fd: it takes a slot (and

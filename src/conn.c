@@ -339,6 +339,12 @@ static void line_message(struct tcpack_conn *c, const uint8_t *tail, size_t tail
 	reply(c, c->cfg->reply, c->cfg->reply_len);
 }
 
+/* Draining a line-mode connection for TCPACK_DRAIN_MAX_MS already: no more lines. */
+static bool drain_over(const struct tcpack_conn *c)
+{
+	return *c->clock >= c->drain_ms + TCPACK_DRAIN_MAX_MS;
+}
+
 /*
  * Frame lines out of @buf. Stops early once the output owed reaches
  * max-pending, so a client that sends without reading cannot make the
@@ -377,7 +383,7 @@ static size_t line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len, 
 		line_message(c, buf, (size_t)n, msg_len);
 		buf += n;
 		len -= (size_t)n;
-		if (c->draining && !held) {
+		if (c->draining && !held && drain_over(c)) {
 			finish(c);
 			return 0;
 		}
@@ -385,10 +391,10 @@ static size_t line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len, 
 	return 0;
 }
 
-/* Draining, and nothing under way or held back: the connection is done. */
+/* Draining past its time, and nothing under way or held back: the connection is done. */
 static void line_drained(struct tcpack_conn *c)
 {
-	if (c->draining && !tcpack_line_pending(&c->line) && !buf_used(&c->stash))
+	if (c->draining && drain_over(c) && !tcpack_line_pending(&c->line) && !buf_used(&c->stash))
 		finish(c);
 }
 
@@ -524,23 +530,40 @@ static uint64_t idle_deadline(const struct tcpack_conn *c)
 	return c->cfg->idle_timeout_ms ? c->active_ms + c->cfg->idle_timeout_ms : 0;
 }
 
+/*
+ * Draining in line mode, with nothing under way or held back: when it
+ * finishes if nothing arrives meanwhile (quiet, or the drain's time over).
+ */
+static uint64_t drain_deadline(const struct tcpack_conn *c)
+{
+	uint64_t quiet = c->active_ms + TCPACK_DRAIN_QUIET_MS, over = c->drain_ms + TCPACK_DRAIN_MAX_MS;
+
+	if (!c->draining || c->phase != TCPACK_CONN_OPEN || c->cfg->mode != TCPACK_MODE_LINE ||
+	    !c->bytes_in || tcpack_line_pending(&c->line) || buf_used(&c->stash))
+		return 0;
+	return quiet < over ? quiet : over;
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	return !a || (b && b < a) ? b : a;
+}
+
 uint64_t tcpack_conn_deadline(const struct tcpack_conn *c)
 {
-	uint64_t idle, msg;
-
 	if (c->phase == TCPACK_CONN_LINGER)
 		return c->linger_start_ms + TCPACK_LINGER_MS;
-	idle = idle_deadline(c);
-	msg = msg_deadline(c);
-	if (!idle || (msg && msg < idle))
-		return msg;
-	return idle;
+	return earliest(earliest(idle_deadline(c), msg_deadline(c)), drain_deadline(c));
 }
 
 bool tcpack_conn_timeout(struct tcpack_conn *c)
 {
-	uint64_t now = *c->clock, msg = msg_deadline(c), idle = idle_deadline(c);
+	uint64_t now = *c->clock, msg = msg_deadline(c), idle = idle_deadline(c), drain = drain_deadline(c);
 
+	if (drain && now >= drain) {
+		finish(c);	/* the client paused, or the drain's time is over */
+		return true;
+	}
 	if (c->phase == TCPACK_CONN_LINGER) {
 		if (now < c->linger_start_ms + TCPACK_LINGER_MS)
 			return false;
@@ -571,6 +594,7 @@ void tcpack_conn_drain(struct tcpack_conn *c)
 	if (c->draining)
 		return;
 	c->draining = true;
+	c->drain_ms = *c->clock;
 	if (c->phase != TCPACK_CONN_OPEN)
 		return;
 	/*
@@ -580,9 +604,8 @@ void tcpack_conn_drain(struct tcpack_conn *c)
 	 */
 	if (!c->bytes_in)
 		return;
-	/* A line under way is owed its reply; anything else can finish now. */
-	if (c->cfg->mode == TCPACK_MODE_LINE &&
-	    (tcpack_line_pending(&c->line) || buf_used(&c->stash)))
+	/* Line mode goes on until the client pauses: drain_deadline(). */
+	if (c->cfg->mode == TCPACK_MODE_LINE)
 		return;
 	finish(c);
 }

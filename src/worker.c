@@ -399,6 +399,7 @@ static unsigned int control(struct tcpack_worker *w)
 
 			if (c->stats && c->phase != TCPACK_CONN_CLOSED) {
 				tcpack_conn_drain(c);
+				tcpack_worker_arm_timer(w, c);	/* line mode: its drain deadline */
 				tcpack_worker_mark_dirty(w, c);
 			}
 		}

@@ -93,6 +93,7 @@ struct tcpack_conn {
 	uint64_t active_ms;		/* last byte received or sent */
 	uint64_t msg_start_ms;		/* first byte of the unfinished message, 0 = none */
 	uint64_t linger_start_ms;
+	uint64_t drain_ms;		/* when the drain began (draining) */
 
 	/* Owned by the worker (worker.h): its slot, and its place in the lists. */
 	uint32_t slot, gen;
@@ -227,9 +228,11 @@ bool tcpack_conn_timeout(struct tcpack_conn *c);
 /**
  * tcpack_conn_drain() - the server is stopping: finish once owed replies
  * are out. A connection that has received nothing yet is owed its first
- * message (which may be in flight): it finishes after answering that, a
- * line mode one after its first line, an echo one after echoing its first
- * receive; the server's shutdown-timeout bounds the wait.
+ * message (which may be in flight): it finishes after answering that, an
+ * echo one after echoing its first receive. A line-mode connection is
+ * answered on until it pauses (TCPACK_DRAIN_QUIET_MS, TCPACK_DRAIN_MAX_MS;
+ * tcpack_conn_timeout() finishes it), a line under way always. The
+ * server's shutdown-timeout bounds the wait.
  */
 void tcpack_conn_drain(struct tcpack_conn *c);
 
@@ -280,7 +283,8 @@ void tcpack_conn_shut(struct tcpack_conn *c);
 
 /**
  * tcpack_conn_deadline() - when, on the clock, the connection's timer should
- * fire: the earliest of its linger, message and idle deadlines; 0 = never.
+ * fire: the earliest of its linger, message, idle and (draining, line mode)
+ * drain deadlines; 0 = never.
  */
 uint64_t tcpack_conn_deadline(const struct tcpack_conn *c);
 
@@ -288,3 +292,13 @@ uint64_t tcpack_conn_deadline(const struct tcpack_conn *c);
 const struct sockaddr *tcpack_conn_peer(struct tcpack_conn *c);
 
 #define TCPACK_LINGER_MS 2000u
+/*
+ * Draining, a line-mode connection goes on being answered until it has
+ * received nothing for TCPACK_DRAIN_QUIET_MS (its client sent what it had
+ * to send: lines sent back to back are all answered), or, for a client
+ * that never pauses, until TCPACK_DRAIN_MAX_MS after the drain began;
+ * then it finishes (after the line under way, if any). Timers fire on
+ * the worker's tick, so these are lower bounds.
+ */
+#define TCPACK_DRAIN_QUIET_MS 100u
+#define TCPACK_DRAIN_MAX_MS 1000u

@@ -278,10 +278,15 @@ def cmd_journal(a):
 
 # ---- load: a steady rate of exchanges across every service transition -------
 #
-# Three kinds of exchange, each checked byte for byte, each valid only for
+# Four kinds of exchange, each checked byte for byte, each valid only for
 # the mode it meets:
 #   tutorial  connect, send "hello N", read until EOF: exactly the reply.
 #             Oneshot mode answers it; line mode would wait for a newline.
+#   late      the same, but the message is sent LOAD_LATE s after the
+#             connect: accepted and not yet heard from, the connection a
+#             stop that begins meanwhile still owes its reply (a fifth of
+#             the oneshot phase's exchanges, so about two are waiting at
+#             any moment).
 #   line      send "line N.0\n", shutdown(SHUT_WR), read until EOF: exactly
 #             one reply. Valid in both modes: oneshot answers the first
 #             receive and closes, line mode answers the line and closes once
@@ -292,7 +297,7 @@ def cmd_journal(a):
 # The shell runs the service first in oneshot, then in line mode, and says
 # which with the --phase file; the client interleaves the kinds that phase
 # allows:
-#   oneshot   tutorial and line
+#   oneshot   tutorial, line and late
 #   both      line only: the reload from oneshot to line mode happens here,
 #             under load, and whichever configuration a connection meets
 #             owes it the same bytes
@@ -308,8 +313,10 @@ def cmd_journal(a):
 # exchange in the window of the last transition that began at most
 # LOAD_LEAD seconds after the exchange started.
 
-LOAD_PHASES = {"oneshot": ("tutorial", "line"), "both": ("line",), "line": ("lines3", "line")}
-LOAD_KINDS = ("tutorial", "line", "lines3")
+LOAD_PHASES = {"oneshot": ("tutorial", "line", "tutorial", "line", "late"), "both": ("line",),
+	       "line": ("lines3", "line")}
+LOAD_KINDS = ("tutorial", "late", "line", "lines3")
+LOAD_LATE = 0.01
 FAIL_KINDS = ("refused", "reset", "timeout", "wrong", "other")
 LOAD_LEAD = 1.0
 
@@ -324,7 +331,9 @@ def load_exchange(kind, host, port, n, reply, timeout):
 		s.settimeout(timeout)
 		s.connect((host, port))
 		lport = s.getsockname()[1]
-		if kind == "tutorial":
+		if kind in ("tutorial", "late"):
+			if kind == "late":
+				time.sleep(LOAD_LATE)
 			s.sendall(b"hello %d" % n)
 			expect = reply
 		else:

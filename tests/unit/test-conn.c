@@ -487,16 +487,51 @@ static void drain_finishes_idle_and_waits_for_a_line_under_way(void **state)
 	feed(&f->conn, "one\n");	/* answered: idle between messages */
 	assert_int_equal(drain_all(&f->conn, out, sizeof(out), 16), 4);
 	tcpack_conn_drain(&f->conn);
+	/* Answered on until it pauses: lines sent back to back are all owed. */
+	assert_int_equal(f->conn.phase, TCPACK_CONN_OPEN);
+	assert_int_equal(tcpack_conn_deadline(&f->conn), f->now + TCPACK_DRAIN_QUIET_MS);
+	f->now += TCPACK_DRAIN_QUIET_MS - 1;
+	feed(&f->conn, "two\n");
+	assert_int_equal(f->conn.phase, TCPACK_CONN_OPEN);
+	assert_int_equal(drain_all(&f->conn, out, sizeof(out), 16), 4);
+	assert_false(tcpack_conn_timeout(&f->conn));	/* not quiet yet */
+	f->now += TCPACK_DRAIN_QUIET_MS;
+	assert_true(tcpack_conn_timeout(&f->conn));
 	assert_int_equal(f->conn.phase, TCPACK_CONN_FINISHING);
+	assert_int_equal(f->stats.errors, 0);
 
+	/* A line under way has no drain deadline; once it ends, the quiet one runs. */
 	feed(&g->conn, "half");
 	tcpack_conn_drain(&g->conn);
 	assert_int_equal(g->conn.phase, TCPACK_CONN_OPEN);
+	assert_int_equal(tcpack_conn_deadline(&g->conn), g->now + g->cfg.message_timeout_ms);
 	feed(&g->conn, " done\n");
-	assert_int_equal(g->conn.phase, TCPACK_CONN_FINISHING);
 	assert_int_equal(drain_all(&g->conn, out, sizeof(out), 16), 4);
+	assert_int_equal(tcpack_conn_deadline(&g->conn), g->now + TCPACK_DRAIN_QUIET_MS);
 	teardown_fixture(f);
 	teardown_fixture(g);
+}
+
+/* A client that never pauses is answered for TCPACK_DRAIN_MAX_MS, then up to the line under way. */
+static void drain_ends_a_client_that_never_pauses(void **state)
+{
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_LINE);
+	char out[64];
+
+	feed(&f->conn, "a\n");
+	tcpack_conn_drain(&f->conn);
+	for (unsigned int i = 0; i < 1000; i++) {
+		f->now += 10;
+		feed(&f->conn, "b\nc");	/* one line ends, the next starts */
+		drain_all(&f->conn, out, sizeof(out), 64);
+		if (f->now >= f->conn.drain_ms + TCPACK_DRAIN_MAX_MS)
+			break;
+		assert_int_equal(f->conn.phase, TCPACK_CONN_OPEN);
+	}
+	/* The first line that ended past the drain's time was the last answered. */
+	assert_int_equal(f->conn.phase, TCPACK_CONN_FINISHING);
+	assert_int_equal(f->stats.messages, 1 + TCPACK_DRAIN_MAX_MS / 10);
+	teardown_fixture(f);
 }
 
 /*
@@ -518,6 +553,11 @@ static void drain_answers_the_first_message_of_a_fresh_connection(void **state)
 		assert_int_equal(f->conn.phase, TCPACK_CONN_OPEN);
 		assert_true(tcpack_conn_wants_input(&f->conn));
 		feed(&f->conn, "hi!\n");
+		if (modes[i] == TCPACK_MODE_LINE) {	/* until the client pauses */
+			assert_int_equal(f->conn.phase, TCPACK_CONN_OPEN);
+			f->now += TCPACK_DRAIN_QUIET_MS;
+			assert_true(tcpack_conn_timeout(&f->conn));
+		}
 		assert_int_equal(f->conn.phase, TCPACK_CONN_FINISHING);
 		assert_int_equal(drain_all(&f->conn, out, sizeof(out), 16), want[i]);
 		feed(&f->conn, "more\n");	/* after it: read and dropped */
@@ -611,6 +651,7 @@ int main(void)
 		cmocka_unit_test(output_range_is_stable_while_more_is_queued),
 		cmocka_unit_test(drain_finishes_idle_and_waits_for_a_line_under_way),
 		cmocka_unit_test(drain_answers_the_first_message_of_a_fresh_connection),
+		cmocka_unit_test(drain_ends_a_client_that_never_pauses),
 		cmocka_unit_test(timeout_and_error_end_the_connection),
 		cmocka_unit_test(message_timeout_ends_a_trickled_line),
 		cmocka_unit_test(message_timeout_restarts_with_each_message),

@@ -111,6 +111,26 @@ static void wake(struct tcpack_worker_ctl *ctl, unsigned int cmd)
 }
 
 /*
+ * The configuration a reload published for this worker, if any, for the
+ * connections it accepts from now on. Taken at the latest when the
+ * command is seen, and before every accepted connection: one that arrives
+ * in the same batch as the command, or before it, but after the reload
+ * was published (and logged), gets the new configuration too.
+ */
+static void take_reload(struct tcpack_worker *w)
+{
+	struct tcpack_cfg_ref *next;
+
+	if (!atomic_load_explicit(&w->ctl->next_cfg, memory_order_relaxed))
+		return;
+	next = atomic_exchange(&w->ctl->next_cfg, NULL);
+	if (next) {
+		cfg_put(w->cfg);
+		w->cfg = &next->cfg;
+	}
+}
+
+/*
  * A slot for a freshly accepted @fd, or NULL when over max-connections or
  * forced to stop. Accepted while draining, it is served all the same: the
  * kernel's backlog no longer holds it, and its client may have sent its
@@ -128,6 +148,7 @@ static struct tcpack_conn *conn_new(struct tcpack_worker *w, int fd)
 		return NULL;
 	}
 	atomic_fetch_add_explicit(&w->ctl->conns_now, 1, memory_order_relaxed);
+	take_reload(w);
 	c = &w->conns[w->free_slots[--w->nfree]];
 	((struct tcpack_cfg_ref *)w->cfg)->refs++;
 	tcpack_conn_init(c, fd, w->cfg, &w->stats, &w->now_ms);
@@ -383,14 +404,8 @@ static unsigned int control(struct tcpack_worker *w)
 {
 	unsigned int cmd = atomic_exchange(&w->ctl->cmd, 0);
 
-	if (cmd & TCPACK_CTL_RELOAD) {
-		struct tcpack_cfg_ref *next = atomic_exchange(&w->ctl->next_cfg, NULL);
-
-		if (next) {
-			cfg_put(w->cfg);
-			w->cfg = &next->cfg;
-		}
-	}
+	if (cmd & TCPACK_CTL_RELOAD)
+		take_reload(w);
 	if ((cmd & TCPACK_CTL_DRAIN) && !w->drained) {
 		w->drained = true;
 		w->stopping = true;	/* parked connections are still served */

@@ -10,6 +10,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,7 @@ struct ep {
 	bool accepting;
 	uint8_t *rbuf;
 	size_t rbuf_size;
+	bool inq;		/* the listening sockets' TCP_INQ: receives say what is left */
 };
 
 static int ep_attach(void *engine, struct tcpack_conn *c)
@@ -82,6 +85,40 @@ static void ep_close(void *engine, struct tcpack_conn *c)
 	tcpack_conn_closing(c);
 	close(fd);
 	tcpack_worker_conn_closed(e->w, c);
+}
+
+/*
+ * The reply, then the close, at once: what the receive said (nothing left
+ * unread) still holds. A reply the socket does not take whole (it always
+ * does: see TCPACK_SEND_CLOSE_MAX) stays with the connection as after a
+ * plain send.
+ */
+static bool ep_send_close(void *engine, struct tcpack_conn *c)
+{
+	struct ep *e = engine;
+	const uint8_t *data;
+	size_t len = tcpack_conn_output(c, &data);
+	int fd = c->fd;
+	ssize_t r;
+
+	if (e->ec[c->slot].write_blocked)
+		return true;
+	do
+		r = send(fd, data, len, tcpack_conn_send_flags(c));
+	while (r < 0 && errno == EINTR);
+	if (r == (ssize_t)len) {
+		tcpack_conn_send_closing(c, len);
+		close(fd);
+		tcpack_worker_conn_closed(e->w, c);
+		return false;
+	}
+	if (r > 0)
+		tcpack_conn_sent(c, (size_t)r);
+	else if (r < 0 && errno == EAGAIN)
+		e->ec[c->slot].write_blocked = true;
+	else
+		tcpack_conn_error(c, r < 0 ? -errno : -EPIPE, "send");
+	return true;
 }
 
 /* accept4() happens in the batch: nothing is ever in flight after it. */
@@ -130,11 +167,39 @@ static void handle_accept(struct ep *e, unsigned int i)
  * Read while the connection wants input, until EAGAIN or the budget; past
  * the budget it waits for the next wake-up, after the others.
  */
+/*
+ * recv() into the worker's buffer; with TCP_INQ, @left is what the socket
+ * still holds after it (-1: not known).
+ */
+static ssize_t ep_recv(struct ep *e, int fd, int *left)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { .iov_base = e->rbuf, .iov_len = e->rbuf_size };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	ssize_t r;
+
+	*left = -1;
+	if (!e->inq)
+		return recv(fd, e->rbuf, e->rbuf_size, 0);
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof(ctl.buf);
+	r = recvmsg(fd, &msg, 0);
+	for (cm = r > 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == IPPROTO_TCP && cm->cmsg_type == TCP_CM_INQ &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(left, CMSG_DATA(cm), sizeof(int));
+	return r;
+}
+
 static bool ep_receive(void *engine, struct tcpack_conn *c)
 {
 	struct ep *e = engine;
 	struct ep_conn *ec = &e->ec[c->slot];
-	int n;
+	int n, left;
 
 	if (!ec->readable || c->deferred)
 		return false;
@@ -143,9 +208,11 @@ static bool ep_receive(void *engine, struct tcpack_conn *c)
 
 		if (!tcpack_conn_wants_input(c))
 			return n > 0;
-		r = recv(c->fd, e->rbuf, e->rbuf_size, 0);
+		r = ep_recv(e, c->fd, &left);
 		if (r > 0) {
 			tcpack_conn_input(c, e->rbuf, (size_t)r);
+			if (left == 0)
+				tcpack_conn_none_unread(c);
 			tcpack_worker_received(e->w, c);
 			continue;
 		}
@@ -293,13 +360,25 @@ static int ep_setup(struct tcpack_worker *w, void **ret, char *err)
 		snprintf(err, TCPACK_ERR_MAX, "setting up epoll: %s", strerror(-r));
 		goto fail;
 	}
-	/* accept4 must never block when another worker took the connection. */
+	/*
+	 * accept4 must never block when another worker took the connection.
+	 * TCP_INQ (Linux 4.18), which accepted sockets inherit: each receive
+	 * says how many bytes are left unread, so a oneshot reply can be sent
+	 * and closed at once without asking the socket (SIOCINQ) after it.
+	 */
+	e->inq = !getenv("TCPACK_TEST_RING") || !strstr(getenv("TCPACK_TEST_RING"), "nounread");
 	for (unsigned int i = 0; i < e->listeners->n; i++) {
-		int fl = fcntl(e->listeners->fds[i], F_GETFL);
+		int fl = fcntl(e->listeners->fds[i], F_GETFL), one = 1;
 
 		if (fl >= 0 && !(fl & O_NONBLOCK))
 			(void)fcntl(e->listeners->fds[i], F_SETFL, fl | O_NONBLOCK);
+		if (e->inq && setsockopt(e->listeners->fds[i], IPPROTO_TCP, TCP_INQ, &one, sizeof(one)) < 0)
+			e->inq = false;
 	}
+	tcpack_logf(LOG_DEBUG, "epoll: receives %s whether bytes are left unread: a oneshot reply %s (worker %u)",
+		    e->inq ? "report (TCP_INQ)" : "do not report",
+		    e->inq ? "is sent and closed at once" : "is sent, then the socket asked (SIOCINQ) before the close",
+		    w->id);
 	its.it_interval.tv_sec = (time_t)(w->shared->tick_ms / 1000);
 	its.it_interval.tv_nsec = (long)(w->shared->tick_ms % 1000) * 1000000;
 	its.it_value = its.it_interval;
@@ -343,6 +422,6 @@ const struct tcpack_engine tcpack_engine_epoll = {
 	.send = ep_send,
 	.receive = ep_receive,
 	.close = ep_close,
-	.send_close = NULL,	/* never reports tcpack_conn_none_unread() */
+	.send_close = ep_send_close,
 	.accepting = ep_accepting,
 };

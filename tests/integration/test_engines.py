@@ -4,7 +4,10 @@ fallback to epoll when io_uring is refused (a seccomp filter makes
 io_uring_setup fail the way container runtimes and RHEL 9 do)."""
 import os
 import re
+import socket
+import struct
 
+import clients
 import harness
 from harness import DEFAULT_REPLY, NotifySocket, Server, connect, recv_until_eof
 
@@ -97,6 +100,26 @@ def test_engine_epoll_on_request():
 			s.sendall(b"a\nb\nc\n")
 			s.shutdown(1)
 			assert recv_until_eof(s) == b"ok\nok\nok\n"
+
+
+def test_epoll_learns_from_its_receive_that_nothing_is_left_unread():
+	# TCP_INQ on the listening socket: every receive says what is left, so
+	# a oneshot reply goes with the close right behind it (reply and FIN in
+	# one segment, the fd closed without waiting for the client), and
+	# without it (TCPACK_TEST_RING=nounread) the socket is asked instead.
+	for env, line in ((None, "epoll: receives report (TCP_INQ) whether bytes are left unread"),
+			  ({"TCPACK_TEST_RING": "nounread"}, "epoll: receives do not report")):
+		with Server(["--engine", "epoll", "--threads", "1", "--log-level", "debug"], env=env) as srv:
+			srv.wait_log(line)
+			fds = clients.proc_fds(srv.pid)
+			for i in range(20):
+				with connect(srv.port) as s:
+					s.sendall(b"hello %d" % i)
+					assert recv_until_eof(s) == DEFAULT_REPLY
+					info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+					assert struct.unpack_from("I", info, 140)[0] <= 3, "reply and FIN apart"
+					harness.wait_until(lambda: clients.proc_fds(srv.pid) == fds, 2.0,
+							   "the server's fd closed while the client is still open")
 
 
 def test_auto_falls_back_to_epoll_when_io_uring_is_refused():

@@ -849,7 +849,7 @@ static void handle_handoff_sent(struct tcpack_loop *l, struct io_uring_cqe *cqe,
 		tcpack_logf(LOG_DEBUG, "worker %u: handing a connection over failed (%s): serving it here",
 			    l->w->id, strerror(-cqe->res));
 		tcpack_worker_accepted(l->w, fd);
-		atomic_fetch_sub(&l->w->shared->handoffs, 1);
+		tcpack_worker_handoff_done(l->w);
 	}
 }
 
@@ -1091,7 +1091,7 @@ static void handle_cqe(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 	case TCPACK_OP_HANDOFF:
 		if (cqe->res >= 0)
 			tcpack_worker_accepted(l->w, cqe->res);
-		atomic_fetch_sub(&l->w->shared->handoffs, 1);
+		tcpack_worker_handoff_done(l->w);
 		break;
 	case TCPACK_OP_HANDOFF_SENT:
 		handle_handoff_sent(l, cqe, ud);

@@ -522,8 +522,33 @@ static void abort_all(struct tcpack_worker *w)
 	}
 }
 
+/* Stopping workers wait for the others' accepts and handoffs: wake them when those end. */
+static void wake_others(struct tcpack_worker *w)
+{
+	for (unsigned int i = 0; i < w->shared->n_workers; i++)
+		if (&w->shared->ctls[i] != w->ctl)
+			wake(&w->shared->ctls[i], 0);
+}
+
+void tcpack_worker_handoff_done(struct tcpack_worker *w)
+{
+	if (atomic_fetch_sub(&w->shared->handoffs, 1) == 1 && w->stopping)
+		wake_others(w);
+}
+
+/* Whether an accept of any worker may still deliver a connection. */
+static bool accepts_anywhere(const struct tcpack_shared *s)
+{
+	for (unsigned int i = 0; i < s->n_workers; i++)
+		if (atomic_load(&s->ctls[i].accepts_in_flight))
+			return true;
+	return false;
+}
+
 void tcpack_worker_end_batch(struct tcpack_worker *w)
 {
+	bool was;
+
 	undefer_all(w);
 	flush_dirty(w);
 	if (w->ctl_pending) {
@@ -536,16 +561,22 @@ void tcpack_worker_end_batch(struct tcpack_worker *w)
 			unpark(w);
 		flush_dirty(w);
 	}
+	was = w->accepts_in_flight;
 	w->accepts_in_flight = w->engine->accepting(w->engine_data, tcpack_worker_may_accept(w));
+	atomic_store(&w->ctl->accepts_in_flight, w->accepts_in_flight);
+	if (was && !w->accepts_in_flight && w->stopping)
+		wake_others(w);
 	tcpack_worker_publish(w);
 	/*
 	 * Stopping: done once every connection it has, or may still be given,
-	 * is served. Draining, that includes accepts that were in flight when
-	 * accepting stopped, the connections parked at the limit and those
-	 * another worker is handing over; forced, only what is open.
+	 * is served. Draining, that includes the connections parked at the
+	 * limit, and those any worker's accepts in flight may still take and
+	 * hand over (an accept completes, then its handoff is counted, then
+	 * the accepting worker says it has none left; read in the opposite
+	 * order here); forced, only what is open.
 	 */
 	if (w->stopping && w->stats.conns_now == 0 &&
-	    (w->forced || (!w->nparked && !w->accepts_in_flight &&
+	    (w->forced || (!w->nparked && !accepts_anywhere(w->shared) &&
 			   atomic_load(&w->shared->handoffs) == 0)))
 		w->done = true;
 }

@@ -72,6 +72,7 @@ struct tcpack_worker_ctl {
 	_Atomic uint64_t heartbeat_ms;		/* the worker's loop ran then */
 	_Atomic uint64_t snap[6];		/* struct tcpack_stats, published each tick */
 	_Atomic int state;			/* enum tcpack_worker_state, or -errno */
+	_Atomic bool accepts_in_flight;		/* an accept may still hand a connection over */
 };
 
 /* What all workers share: read-only after start, but for the counter. */
@@ -204,6 +205,13 @@ int tcpack_worker_init(struct tcpack_worker *w, unsigned int id, struct tcpack_s
  * half-initialised worker.
  */
 void tcpack_worker_deinit(struct tcpack_worker *w);
+
+/**
+ * tcpack_worker_handoff_done() - a connection handed over between workers
+ * (shared->handoffs, counted by the sender) arrived, or went back to its
+ * sender: one fewer on its way. Stopping workers wait for none to be left.
+ */
+void tcpack_worker_handoff_done(struct tcpack_worker *w);
 
 /**
  * tcpack_worker_serving() - the engine armed its accepts: the worker's state

@@ -339,6 +339,7 @@ static int ep_setup(struct tcpack_worker *w, void **ret, char *err)
 {
 	struct itimerspec its = { 0 };
 	struct epoll_event ev = { .events = EPOLLIN };
+	const char *hook;
 	struct ep *e;
 	int r;
 
@@ -366,7 +367,8 @@ static int ep_setup(struct tcpack_worker *w, void **ret, char *err)
 	 * says how many bytes are left unread, so a oneshot reply can be sent
 	 * and closed at once without asking the socket (SIOCINQ) after it.
 	 */
-	e->inq = !getenv("TCPACK_TEST_RING") || !strstr(getenv("TCPACK_TEST_RING"), "nounread");
+	hook = getenv("TCPACK_TEST_RING");	/* nounread: as without TCP_INQ, for the tests */
+	e->inq = !hook || !strstr(hook, "nounread");
 	for (unsigned int i = 0; i < e->listeners->n; i++) {
 		int fl = fcntl(e->listeners->fds[i], F_GETFL), one = 1;
 

@@ -636,6 +636,7 @@ size_t tcpack_conn_output(struct tcpack_conn *c, const uint8_t **ret)
 
 void tcpack_conn_sent(struct tcpack_conn *c, size_t n)
 {
+	c->none_unread = false;		/* time passed: ask again before a close */
 	count_out(c, n);
 	c->tx.off += n;
 	if (buf_used(&c->tx))
@@ -669,6 +670,11 @@ void tcpack_conn_sent(struct tcpack_conn *c, size_t n)
 void tcpack_conn_none_unread(struct tcpack_conn *c)
 {
 	c->none_unread = true;
+}
+
+void tcpack_conn_unread_unknown(struct tcpack_conn *c)
+{
+	c->none_unread = false;
 }
 
 void tcpack_conn_send_closing(struct tcpack_conn *c, size_t n)

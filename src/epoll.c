@@ -112,12 +112,17 @@ static bool ep_send_close(void *engine, struct tcpack_conn *c)
 		tcpack_worker_conn_closed(e->w, c);
 		return false;
 	}
-	if (r > 0)
-		tcpack_conn_sent(c, (size_t)r);
-	else if (r < 0 && errno == EAGAIN)
+	if (r > 0) {
+		tcpack_conn_sent(c, (size_t)r);	/* the rest waits: "nothing unread" is stale then */
+		tcpack_worker_arm_timer(e->w, c);
+	} else if (r < 0 && errno == EAGAIN) {
 		e->ec[c->slot].write_blocked = true;
-	else
+		tcpack_conn_unread_unknown(c);
+	} else {
 		tcpack_conn_error(c, r < 0 ? -errno : -EPIPE, "send");
+		ep_close(e, c);		/* no readiness edge may come to close it later */
+		return false;
+	}
 	return true;
 }
 
@@ -247,6 +252,7 @@ static bool ep_send(void *engine, struct tcpack_conn *c)
 		r = send(c->fd, data, len, tcpack_conn_send_flags(c));
 		if (r > 0) {
 			tcpack_conn_sent(c, (size_t)r);
+			tcpack_worker_arm_timer(e->w, c);	/* progress: idle and drain deadlines move */
 		} else if (r < 0 && errno == EAGAIN) {
 			ec->write_blocked = true;
 		} else if (r < 0 && errno == EINTR) {

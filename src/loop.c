@@ -287,16 +287,18 @@ static bool probe_says_unread(struct tcpack_loop *l)
 	unsigned int seen = 0;
 	bool ok = true;
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking, every wait bounded: a firewall dropping loopback must not stall start-up. */
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
 	    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0)
 		goto fail;
-	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (cfd < 0 || connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (cfd < 0 || (connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) ||
+	    poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1, 1000) != 1)
 		goto fail;
 	afd = accept(lfd, NULL, NULL);
-	if (afd < 0 || write(cfd, "xy", 2) != 2 ||
-	    poll(&(struct pollfd){ .fd = afd, .events = POLLIN }, 1, 1000) != 1)
+	if (afd < 0 || poll(&(struct pollfd){ .fd = cfd, .events = POLLOUT }, 1, 1000) != 1 ||
+	    write(cfd, "xy", 2) != 2 || poll(&(struct pollfd){ .fd = afd, .events = POLLIN }, 1, 1000) != 1)
 		goto fail;
 	for (unsigned int i = 0; i < 2 && ok; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);	/* the ring is new: room */
@@ -305,6 +307,8 @@ static bool probe_says_unread(struct tcpack_loop *l)
 
 		prep_recv(sqe, afd, 0, true);
 		sqe->len = 1;
+		if (l->bundle)		/* as the oneshot message's receive is armed */
+			sqe->ioprio |= IORING_RECVSEND_BUNDLE;
 		io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_RECV, NO_SLOT, 0));
 		if (io_uring_submit(&l->ring) != 1 || io_uring_wait_cqe_timeout(&l->ring, &cqe, &ts) < 0)
 			goto fail;	/* a late completion is dropped as stale */
@@ -545,8 +549,8 @@ static void arm_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 	struct loop_conn *lc = &l->lc[c->slot];
 	struct io_uring_sqe *sqe = get_sqe(l);
 	size_t limit = RECV_ARM_BUFFERS * l->buf_size;
-
 	bool message = c->cfg->mode == TCPACK_MODE_ONESHOT && c->phase == TCPACK_CONN_OPEN;
+	bool bundle = l->bundle && (l->recv_limit || message);
 
 	if (limit > c->cfg->max_pending)
 		limit = c->cfg->max_pending;
@@ -561,8 +565,6 @@ static void arm_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 	 * (6.10-6.14 have bundles without the limit) goes on filling buffers
 	 * while bytes are pending, past its length.
 	 */
-	bool bundle = l->bundle && (l->recv_limit || message);
-
 	c->recv_burst = limit + l->buf_size - 1;
 	prep_recv(sqe, c->fd, (unsigned int)limit, message || !l->recv_limit);
 	if (!message && !l->recv_limit)

@@ -152,6 +152,13 @@ enum tcpack_conn_next tcpack_conn_next(const struct tcpack_conn *c);
 void tcpack_conn_none_unread(struct tcpack_conn *c);
 
 /**
+ * tcpack_conn_unread_unknown() - what the last receive said is stale (the
+ * engine could not send at once; more may have arrived since): the close
+ * after the reply asks the socket again. Also done by tcpack_conn_sent().
+ */
+void tcpack_conn_unread_unknown(struct tcpack_conn *c);
+
+/**
  * tcpack_conn_send_closing() - SEND_CLOSE: the engine sends all @n bytes of
  * tcpack_conn_output() and closes the fd right behind them, in that order
  * (a send that must go whole, linked to the close). Counts them sent and

@@ -141,6 +141,17 @@ static void send_close_only_for_a_small_reply_with_nothing_after(void **state)
 	assert_int_equal(tcpack_conn_next(&f->conn), TCPACK_CONN_NEXT_SEND);	/* input came after */
 	teardown_fixture(f);
 
+	/* A reply that could not go at once: what the receive said is stale. */
+	f = setup_mode(TCPACK_MODE_ONESHOT);
+	feed(&f->conn, "hello");
+	tcpack_conn_none_unread(&f->conn);
+	tcpack_conn_unread_unknown(&f->conn);
+	assert_int_equal(tcpack_conn_next(&f->conn), TCPACK_CONN_NEXT_SEND);
+	tcpack_conn_none_unread(&f->conn);
+	tcpack_conn_sent(&f->conn, 1);		/* a short send */
+	assert_int_equal(tcpack_conn_next(&f->conn), TCPACK_CONN_NEXT_SEND);
+	teardown_fixture(f);
+
 	f = malloc(sizeof(*f));
 	assert_non_null(f);
 	conn_fixture_config(f, TCPACK_MODE_ONESHOT);

@@ -679,9 +679,6 @@ void tcpack_conn_unread_unknown(struct tcpack_conn *c)
 
 void tcpack_conn_send_closing(struct tcpack_conn *c, size_t n)
 {
-	const uint8_t *p;
-
-	(void)tcpack_conn_output(c, &p);	/* the range the engine sends */
 	count_out(c, n);
 	c->tx.off += n;		/* sent, and kept in place for the send to read */
 	tcpack_conn_closing(c);

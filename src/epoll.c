@@ -87,45 +87,6 @@ static void ep_close(void *engine, struct tcpack_conn *c)
 	tcpack_worker_conn_closed(e->w, c);
 }
 
-/*
- * The reply, then the close, at once: what the receive said (nothing left
- * unread) still holds. A reply the socket does not take whole (it always
- * does: see TCPACK_SEND_CLOSE_MAX) stays with the connection as after a
- * plain send.
- */
-static bool ep_send_close(void *engine, struct tcpack_conn *c)
-{
-	struct ep *e = engine;
-	const uint8_t *data;
-	size_t len = tcpack_conn_output(c, &data);
-	int fd = c->fd;
-	ssize_t r;
-
-	if (e->ec[c->slot].write_blocked)
-		return true;
-	do
-		r = send(fd, data, len, tcpack_conn_send_flags(c));
-	while (r < 0 && errno == EINTR);
-	if (r == (ssize_t)len) {
-		tcpack_conn_send_closing(c, len);
-		close(fd);
-		tcpack_worker_conn_closed(e->w, c);
-		return false;
-	}
-	if (r > 0) {
-		tcpack_conn_sent(c, (size_t)r);	/* the rest waits: "nothing unread" is stale then */
-		tcpack_worker_arm_timer(e->w, c);
-	} else if (r < 0 && errno == EAGAIN) {
-		e->ec[c->slot].write_blocked = true;
-		tcpack_conn_unread_unknown(c);
-	} else {
-		tcpack_conn_error(c, r < 0 ? -errno : -EPIPE, "send");
-		ep_close(e, c);		/* no readiness edge may come to close it later */
-		return false;
-	}
-	return true;
-}
-
 /* accept4() happens in the batch: nothing is ever in flight after it. */
 static bool ep_accepting(void *engine, bool want)
 {
@@ -236,10 +197,13 @@ static bool ep_receive(void *engine, struct tcpack_conn *c)
 	return true;
 }
 
-/* Write until all is sent or the socket is full. */
-static bool ep_send(void *engine, struct tcpack_conn *c)
+/*
+ * Write until all is sent, the socket is full or a send fails. Return:
+ * true when finished (all of it sent, or failed: the connection is DONE);
+ * @sent: whether any byte went.
+ */
+static bool ep_write(struct ep *e, struct tcpack_conn *c, bool *sent)
 {
-	struct ep *e = engine;
 	struct ep_conn *ec = &e->ec[c->slot];
 
 	while (!ec->write_blocked) {
@@ -252,7 +216,7 @@ static bool ep_send(void *engine, struct tcpack_conn *c)
 		r = send(c->fd, data, len, tcpack_conn_send_flags(c));
 		if (r > 0) {
 			tcpack_conn_sent(c, (size_t)r);
-			tcpack_worker_arm_timer(e->w, c);	/* progress: idle and drain deadlines move */
+			*sent = true;
 		} else if (r < 0 && errno == EAGAIN) {
 			ec->write_blocked = true;
 		} else if (r < 0 && errno == EINTR) {
@@ -263,6 +227,38 @@ static bool ep_send(void *engine, struct tcpack_conn *c)
 		}
 	}
 	return false;
+}
+
+static bool ep_send(void *engine, struct tcpack_conn *c)
+{
+	struct ep *e = engine;
+	bool sent = false, finished = ep_write(e, c, &sent);
+
+	if (sent)
+		tcpack_worker_arm_timer(e->w, c);	/* progress: idle and drain deadlines move */
+	return finished;
+}
+
+/*
+ * The reply, then the close, at once, when the socket took all of it (it
+ * always does: see TCPACK_SEND_CLOSE_MAX): what the receive said (nothing
+ * left unread) still holds. A failed send closes too. The rest of a reply
+ * the socket did not take waits for EPOLLOUT as after a plain send, and
+ * the close after it asks the socket again.
+ */
+static bool ep_send_close(void *engine, struct tcpack_conn *c)
+{
+	struct ep *e = engine;
+	bool sent = false;
+
+	if (ep_write(e, c, &sent)) {
+		ep_close(e, c);
+		return false;
+	}
+	tcpack_conn_unread_unknown(c);
+	if (sent)
+		tcpack_worker_arm_timer(e->w, c);
+	return true;
 }
 
 static void handle_event(struct ep *e, const struct epoll_event *ev)
@@ -319,7 +315,7 @@ static int ep_run(void *engine)
 
 	ep_accepting(e, tcpack_worker_may_accept(w));
 	tcpack_worker_publish(w);
-	tcpack_worker_serving(w);
+	tcpack_worker_set_state(w, TCPACK_WORKER_SERVING);
 
 	while (!w->done) {
 		int n = epoll_wait(e->epfd, evs, MAX_EVENTS, tcpack_worker_has_deferred(w) ? 0 : -1);

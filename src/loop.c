@@ -1119,7 +1119,7 @@ static int loop_run(void *engine)
 		return r;
 	}
 	tcpack_worker_publish(w);
-	tcpack_worker_serving(w);
+	tcpack_worker_set_state(w, TCPACK_WORKER_SERVING);
 
 	while (!w->done) {
 		unsigned int n = 0;

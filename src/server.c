@@ -62,13 +62,6 @@ unsigned int tcpack_server_cpu_count(void)
 	return (unsigned int)CPU_COUNT(&set) ?: 1;
 }
 
-static void signal_done(struct tcpack_shared *s)
-{
-	uint64_t one = 1;
-
-	(void)!write(s->done_efd, &one, sizeof(one));
-}
-
 static void *thread_main(void *arg)
 {
 	struct thread *t = arg;
@@ -90,8 +83,7 @@ static void *thread_main(void *arg)
 		t->engine->free(engine);
 	tcpack_worker_publish(&t->w);
 	tcpack_worker_deinit(&t->w);
-	atomic_store(&t->w.ctl->state, r < 0 ? r : TCPACK_WORKER_DONE);
-	signal_done(t->shared);
+	tcpack_worker_set_state(&t->w, r < 0 ? r : TCPACK_WORKER_DONE);
 	return NULL;
 }
 

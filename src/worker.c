@@ -200,11 +200,11 @@ static int unpark_one(struct tcpack_worker *w)
 	return fd;
 }
 
-void tcpack_worker_serving(struct tcpack_worker *w)
+void tcpack_worker_set_state(struct tcpack_worker *w, int state)
 {
 	uint64_t one = 1;
 
-	atomic_store(&w->ctl->state, TCPACK_WORKER_SERVING);
+	atomic_store(&w->ctl->state, state);
 	(void)!write(w->shared->done_efd, &one, sizeof(one));
 }
 
@@ -547,7 +547,7 @@ static bool accepts_anywhere(const struct tcpack_shared *s)
 
 void tcpack_worker_end_batch(struct tcpack_worker *w)
 {
-	bool was;
+	bool was = atomic_load(&w->ctl->accepts_in_flight), now;
 
 	undefer_all(w);
 	flush_dirty(w);
@@ -561,10 +561,9 @@ void tcpack_worker_end_batch(struct tcpack_worker *w)
 			unpark(w);
 		flush_dirty(w);
 	}
-	was = w->accepts_in_flight;
-	w->accepts_in_flight = w->engine->accepting(w->engine_data, tcpack_worker_may_accept(w));
-	atomic_store(&w->ctl->accepts_in_flight, w->accepts_in_flight);
-	if (was && !w->accepts_in_flight && w->stopping)
+	now = w->engine->accepting(w->engine_data, tcpack_worker_may_accept(w));
+	atomic_store(&w->ctl->accepts_in_flight, now);
+	if (was && !now && w->stopping)
 		wake_others(w);
 	tcpack_worker_publish(w);
 	/*

@@ -72,7 +72,7 @@ struct tcpack_worker_ctl {
 	_Atomic uint64_t heartbeat_ms;		/* the worker's loop ran then */
 	_Atomic uint64_t snap[6];		/* struct tcpack_stats, published each tick */
 	_Atomic int state;			/* enum tcpack_worker_state, or -errno */
-	_Atomic bool accepts_in_flight;		/* an accept may still hand a connection over */
+	_Atomic bool accepts_in_flight;		/* as accepting() said: one may still deliver */
 };
 
 /* What all workers share: read-only after start, but for the counter. */
@@ -118,7 +118,6 @@ struct tcpack_worker {
 	bool at_limit;
 	uint64_t accept_retry_ms;		/* backing off after EMFILE & co */
 	bool ctl_pending;			/* commands wait: act after this batch */
-	bool accepts_in_flight;			/* the engine's, as accepting() said */
 	bool stopping, drained, forced, done;
 };
 
@@ -135,7 +134,7 @@ struct tcpack_engine {
 	/* Set up; -ENOSYS/-EPERM when the kernel refuses the engine. */
 	int (*setup)(struct tcpack_worker *w, void **ret, char *err);
 	/*
-	 * Serve: arm accepts, call tcpack_worker_serving(), wait
+	 * Serve: arm accepts, tcpack_worker_set_state(SERVING), wait
 	 * for I/O and hand it to the worker and its connections, call
 	 * tcpack_worker_end_batch() after each batch, until w->done.
 	 * Return: 0 or -errno.
@@ -214,11 +213,13 @@ void tcpack_worker_deinit(struct tcpack_worker *w);
 void tcpack_worker_handoff_done(struct tcpack_worker *w);
 
 /**
- * tcpack_worker_serving() - the engine armed its accepts: the worker's state
- * becomes TCPACK_WORKER_SERVING and the supervisor is woken, which tells
- * systemd READY=1 once every worker serves.
+ * tcpack_worker_set_state() - the worker's state becomes @state (enum
+ * tcpack_worker_state, or -errno) and the supervisor is woken to see it:
+ * TCPACK_WORKER_SERVING once the engine armed its accepts (READY=1 goes to
+ * systemd when every worker serves), TCPACK_WORKER_DONE or the failure
+ * when its thread ends.
  */
-void tcpack_worker_serving(struct tcpack_worker *w);
+void tcpack_worker_set_state(struct tcpack_worker *w, int state);
 
 /**
  * tcpack_worker_accepted() - the engine accepted @fd: it takes a slot (and

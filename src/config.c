@@ -30,6 +30,19 @@ static const char *const mode_names[] = {
 	[TCPACK_MODE_DISCARD] = "discard",
 };
 
+static const char *const admin_state_names[] = {
+	[TCPACK_ADMIN_READY] = "ready",
+	[TCPACK_ADMIN_DRAIN] = "drain",
+	[TCPACK_ADMIN_MAINT] = "maint",
+};
+
+const char *tcpack_config_admin_state_name(enum tcpack_admin_state state)
+{
+	if ((unsigned int)state >= sizeof(admin_state_names) / sizeof(admin_state_names[0]))
+		return "?";
+	return admin_state_names[state];
+}
+
 const char *tcpack_config_mode_name(enum tcpack_mode mode)
 {
 	if ((unsigned int)mode >= sizeof(mode_names) / sizeof(mode_names[0]))
@@ -89,7 +102,7 @@ static int parse_unit_number(const char *s, const struct unit *units, uint64_t *
 	return -EINVAL;
 }
 
-enum key_type { T_MODE, T_TEXT, T_SIZE, T_UINT, T_TIME, T_LEVEL, T_LISTEN, T_ENGINE };
+enum key_type { T_MODE, T_TEXT, T_SIZE, T_UINT, T_TIME, T_LEVEL, T_LISTEN, T_ENGINE, T_AGENT, T_ADMIN };
 
 struct key {
 	const char *name;
@@ -113,8 +126,18 @@ static const struct key keys[] = {
 	{ "max-message", T_SIZE, 1, TCPACK_MESSAGE_MAX, OFF(max_message), 0, false,
 	  "longest message in bytes (default 1024)" },
 	{ "listen", T_LISTEN, 0, 0, 0, 0, false,
-	  "ADDR:PORT or [ADDR6]:PORT, repeatable (default 127.0.0.1:12345);\n"
+	  "ADDR:PORT or [ADDR6]:PORT, repeatable (default 127.0.0.1:12345),\n"
+	  "                           then optionally ' proxy-protocol=off|v1|v2|any';\n"
 	  "                           ignored when systemd passes sockets" },
+	{ "agent-listen", T_AGENT, 0, 0, 0, 0, false,
+	  "ADDR:PORT answering HAProxy's agent check, or off (default off);\n"
+	  "                           ignored when systemd passes sockets" },
+	{ "admin-state", T_ADMIN, 0, 0, OFF(admin_state), 0, false,
+	  "ready | drain | maint: what the agent check tells the balancer\n"
+	  "                           (default ready)" },
+	{ "drain-grace", T_TIME, 0, 3600000, OFF(drain_grace_ms), 0, false,
+	  "with an agent listener, on SIGTERM answer drain and keep serving\n"
+	  "                           this long at most before stopping (default 5s)" },
 	{ "log-level", T_LEVEL, 0, 0, OFF(log_level), 0, false,
 	  "err | warning | notice | info | debug (default info)" },
 	{ "log-data-max", T_SIZE, 0, 65536, OFF(log_data_max), 0, false,
@@ -161,6 +184,7 @@ void tcpack_config_init(struct tcpack_config *c)
 	c->idle_timeout_ms = 60000;
 	c->message_timeout_ms = 30000;
 	c->shutdown_timeout_ms = 5000;
+	c->drain_grace_ms = 5000;
 	c->max_pending = 256 * 1024;
 	c->buffer_count = 1024;
 	c->buffer_size = 4096;
@@ -258,18 +282,56 @@ static int set_key(struct tcpack_config *c, const struct key *k, const char *val
 		return 0;
 
 	case T_LISTEN: {
+		static const char proxy_opt[] = "proxy-protocol=";
+		char addr[TCPACK_ADDR_STRLEN];
+		const char *blank = strchr(value, ' ');
+		size_t alen = blank ? (size_t)(blank - value) : strlen(value);
 		struct tcpack_addr a;
+		int mode = TCPACK_PROXY_OFF;
 
-		if (tcpack_addr_parse(value, &a) < 0)
+		if (blank) {
+			if (strncmp(blank + 1, proxy_opt, sizeof(proxy_opt) - 1) != 0)
+				return fail(err, "unknown listen option '%s' (expected proxy-protocol=off|v1|v2|any)",
+					    blank + 1);
+			mode = tcpack_proxy_mode_parse(blank + sizeof(proxy_opt));
+			if (mode < 0)
+				return fail(err, "invalid proxy-protocol '%s' (expected off, v1, v2 or any)",
+					    blank + sizeof(proxy_opt));
+		}
+		if (alen >= sizeof(addr))
+			alen = sizeof(addr) - 1;	/* too long to be valid: fails below */
+		memcpy(addr, value, alen);
+		addr[alen] = '\0';
+		if (tcpack_addr_parse(addr, &a) < 0)
 			return fail(err, "invalid address '%s' (expected A.B.C.D:PORT or [IPV6]:PORT)",
-				    value);
+				    addr);
 		if (c->n_listen >= TCPACK_LISTEN_MAX) {
 			fail(err, "more than %u listen addresses", TCPACK_LISTEN_MAX);
 			return -E2BIG;
 		}
+		c->listen_proxy[c->n_listen] = (enum tcpack_proxy_mode)mode;
 		c->listen[c->n_listen++] = a;
 		return 0;
 	}
+
+	case T_AGENT: {
+		struct tcpack_addr a = { 0 };
+
+		if (strcmp(value, "off") != 0 && tcpack_addr_parse(value, &a) < 0)
+			return fail(err, "invalid address '%s' (expected A.B.C.D:PORT, [IPV6]:PORT or off)",
+				    value);
+		c->agent_listen = a;
+		return 0;
+	}
+
+	case T_ADMIN:
+		for (unsigned int m = 0; m < sizeof(admin_state_names) / sizeof(admin_state_names[0]); m++) {
+			if (strcmp(value, admin_state_names[m]) == 0) {
+				c->admin_state = (enum tcpack_admin_state)m;
+				return 0;
+			}
+		}
+		return fail(err, "unknown admin-state '%s' (expected ready, drain or maint)", value);
 	}
 	return fail(err, "internal error");
 }
@@ -387,10 +449,14 @@ unsigned int tcpack_config_keep_fixed(struct tcpack_config *next, const struct t
 	unsigned int kept = 0;
 
 	if (next->n_listen != cur->n_listen ||
-	    memcmp(next->listen, cur->listen, sizeof(cur->listen[0]) * cur->n_listen) != 0) {
+	    memcmp(next->listen, cur->listen, sizeof(cur->listen[0]) * cur->n_listen) != 0 ||
+	    memcmp(next->listen_proxy, cur->listen_proxy, sizeof(cur->listen_proxy[0]) * cur->n_listen) != 0 ||
+	    memcmp(&next->agent_listen, &cur->agent_listen, sizeof(cur->agent_listen)) != 0) {
 		memcpy(next->listen, cur->listen, sizeof(cur->listen));
+		memcpy(next->listen_proxy, cur->listen_proxy, sizeof(cur->listen_proxy));
 		next->n_listen = cur->n_listen;
-		tcpack_logf(LOG_NOTICE, "reload: listen changed; it takes effect on restart");
+		next->agent_listen = cur->agent_listen;
+		tcpack_logf(LOG_NOTICE, "reload: listen/agent-listen changed; it takes effect on restart");
 		kept++;
 	}
 	if (next->buffer_count != cur->buffer_count || next->buffer_size != cur->buffer_size) {
@@ -415,7 +481,7 @@ unsigned int tcpack_config_keep_fixed(struct tcpack_config *next, const struct t
 
 const char *tcpack_config_usage(void)
 {
-	static char text[4096];
+	static char text[8192];
 	size_t n;
 
 	if (text[0])

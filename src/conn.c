@@ -70,6 +70,13 @@ static size_t buf_used(const struct tcpack_buf *b)
 	return b->len - b->off;
 }
 
+/* The PROXY header a connection owes first, and the balancer it came through. */
+struct tcpack_conn_proxy {
+	struct tcpack_proxy parser;
+	struct sockaddr_storage via;	/* the socket's own peer */
+	bool done;			/* the header was complete */
+};
+
 const struct sockaddr *tcpack_conn_peer(struct tcpack_conn *c)
 {
 	if (!c->peer_known && c->fd >= 0) {
@@ -82,6 +89,25 @@ const struct sockaddr *tcpack_conn_peer(struct tcpack_conn *c)
 	return !c->peer_known || c->peer.ss_family == AF_UNSPEC ? NULL : (const struct sockaddr *)&c->peer;
 }
 
+const struct sockaddr *tcpack_conn_via(const struct tcpack_conn *c)
+{
+	return c->px && c->px->done && !c->px->parser.local && c->px->via.ss_family != AF_UNSPEC ?
+	       (const struct sockaddr *)&c->px->via : NULL;
+}
+
+/* "CLIENT" or "CLIENT via BALANCER", as log lines name the peer. */
+static const char *peer_text(struct tcpack_conn *c, char *buf, size_t size)
+{
+	char addr[TCPACK_ADDR_STRLEN], via[TCPACK_ADDR_STRLEN];
+
+	tcpack_addr_format(tcpack_conn_peer(c), addr);
+	if (tcpack_conn_via(c))
+		snprintf(buf, size, "%s via %s", addr, tcpack_addr_format(tcpack_conn_via(c), via));
+	else
+		snprintf(buf, size, "%s", addr);
+	return buf;
+}
+
 /*
  * Log a client event quoting up to log-data-max bytes of @data (of a
  * message @total bytes long).
@@ -90,7 +116,7 @@ __attribute__((format(printf, 6, 7)))
 static void log_data(struct tcpack_conn *c, int level, const uint8_t *data, size_t len,
 		     size_t total, const char *fmt, ...)
 {
-	char addr[TCPACK_ADDR_STRLEN], what[256];
+	char peer[2 * TCPACK_ADDR_STRLEN + 8], what[256];
 	char *esc = NULL;
 	size_t shown = 0, quote = len < c->cfg->log_data_max ? len : c->cfg->log_data_max;
 	va_list ap;
@@ -108,11 +134,12 @@ static void log_data(struct tcpack_conn *c, int level, const uint8_t *data, size
 	}
 	tcpack_log_event(level, &(struct tcpack_log_fields){
 				.remote = tcpack_conn_peer(c),
+				.via = tcpack_conn_via(c),
 				.bytes = (long long)total,
 				.data = esc ? esc : "",
 				.mode = tcpack_config_mode_name(c->cfg->mode),
 			 },
-			 "%s: %s%s%s%s", tcpack_addr_format(tcpack_conn_peer(c), addr), what,
+			 "%s: %s%s%s%s", peer_text(c, peer, sizeof(peer)), what,
 			 esc ? ": " : "", esc ? esc : "", shown < total && esc ? " [truncated]" : "");
 	free(esc);
 }
@@ -120,7 +147,7 @@ static void log_data(struct tcpack_conn *c, int level, const uint8_t *data, size
 __attribute__((format(printf, 3, 4)))
 static void log_conn(struct tcpack_conn *c, int level, const char *fmt, ...)
 {
-	char addr[TCPACK_ADDR_STRLEN], what[256];
+	char peer[2 * TCPACK_ADDR_STRLEN + 8], what[256];
 	va_list ap;
 
 	if (!tcpack_log_enabled(level))
@@ -130,10 +157,11 @@ static void log_conn(struct tcpack_conn *c, int level, const char *fmt, ...)
 	va_end(ap);
 	tcpack_log_event(level, &(struct tcpack_log_fields){
 				.remote = tcpack_conn_peer(c),
+				.via = tcpack_conn_via(c),
 				.bytes = -1,
 				.mode = tcpack_config_mode_name(c->cfg->mode),
 			 },
-			 "%s: %s", tcpack_addr_format(tcpack_conn_peer(c), addr), what);
+			 "%s: %s", peer_text(c, peer, sizeof(peer)), what);
 }
 
 void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config *cfg,
@@ -147,6 +175,54 @@ void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config 
 	c->phase = TCPACK_CONN_OPEN;
 	stats->conns_now++;
 	stats->conns_total++;
+}
+
+int tcpack_conn_expect_proxy(struct tcpack_conn *c, enum tcpack_proxy_mode mode)
+{
+	c->px = calloc(1, sizeof(*c->px));
+	if (!c->px)
+		return -ENOMEM;
+	tcpack_proxy_init(&c->px->parser, mode);
+	/* The balancer: the socket's peer, which the header's client replaces. */
+	tcpack_conn_peer(c);
+	memcpy(&c->px->via, &c->peer, sizeof(c->peer));
+	c->msg_start_ms = *c->clock ? *c->clock : 1;	/* the header must come within message-timeout */
+	return 0;
+}
+
+/*
+ * The PROXY header ahead of the client's first bytes. Return: how many
+ * bytes of @buf it took: all of them while it is not complete, or when it
+ * is invalid (the connection is then DONE).
+ */
+static size_t proxy_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
+{
+	struct tcpack_proxy *p = &c->px->parser;
+	ssize_t n = tcpack_proxy_feed(p, buf, len);
+
+	c->active_ms = *c->clock;
+	if (n == -EAGAIN)
+		return len;
+	if (n < 0) {
+		c->stats->errors++;
+		log_conn(c, LOG_NOTICE, "invalid PROXY protocol header (%s), closing", p->why);
+		c->phase = TCPACK_CONN_DONE;
+		return len;
+	}
+	c->px->done = true;
+	c->msg_start_ms = 0;
+	if (p->local) {
+		c->check = true;
+	} else {
+		memcpy(&c->peer, &p->src, sizeof(c->peer));
+		c->peer_known = true;
+	}
+	return (size_t)n;
+}
+
+static bool awaits_proxy(const struct tcpack_conn *c)
+{
+	return c->px && !c->px->done;
 }
 
 void tcpack_conn_closing(struct tcpack_conn *c)
@@ -239,6 +315,8 @@ void tcpack_conn_deinit(struct tcpack_conn *c)
 	buf_free(&c->stash);
 	buf_free(&c->tx);
 	buf_free(&c->queue);
+	free(c->px);
+	c->px = NULL;
 	tcpack_timer_disarm(&c->timer);
 }
 
@@ -416,8 +494,16 @@ void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 {
 	size_t rest;
 
-	count_in(c, len);
 	c->none_unread = false;
+	if (awaits_proxy(c) && c->phase == TCPACK_CONN_OPEN) {
+		size_t n = proxy_input(c, buf, len);
+
+		if (n == len)
+			return;
+		buf += n;
+		len -= n;
+	}
+	count_in(c, len);
 
 	if (c->phase != TCPACK_CONN_OPEN) {
 		c->input_after = true;
@@ -454,7 +540,7 @@ void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 bool tcpack_conn_input_lent(struct tcpack_conn *c, size_t len)
 {
 	if (c->cfg->mode != TCPACK_MODE_ECHO || c->phase != TCPACK_CONN_OPEN || c->draining ||
-	    buf_used(&c->tx) || buf_used(&c->queue))
+	    buf_used(&c->tx) || buf_used(&c->queue) || awaits_proxy(c))
 		return false;
 	count_in(c, len);
 	c->lent += len;
@@ -480,8 +566,11 @@ void tcpack_conn_eof(struct tcpack_conn *c)
 {
 	switch (c->phase) {
 	case TCPACK_CONN_OPEN:
-		if (c->cfg->mode == TCPACK_MODE_ONESHOT && !c->got_message)
-			log_data(c, LOG_INFO, NULL, 0, 0, "closed without sending data");
+		if (awaits_proxy(c) && c->px->parser.seen)
+			log_conn(c, LOG_NOTICE, "closed in the middle of its PROXY protocol header");
+		else if (c->cfg->mode == TCPACK_MODE_ONESHOT && !c->got_message)
+			log_data(c, c->check ? LOG_DEBUG : LOG_INFO, NULL, 0, 0, "%s without sending data",
+				 c->check ? "health check closed" : "closed");
 		/* Input held back still gets its replies; an unfinished line does not. */
 		if (buf_used(&c->stash)) {
 			c->phase = TCPACK_CONN_PEER_DONE;
@@ -511,7 +600,10 @@ void tcpack_conn_error(struct tcpack_conn *c, int err, const char *op)
 	if (c->phase == TCPACK_CONN_DONE || c->phase == TCPACK_CONN_CLOSED)
 		return;
 	/* A reset while lingering is the peer closing its way. */
-	if (c->phase != TCPACK_CONN_LINGER) {
+	if (c->check && !c->bytes_in && (err == -ECONNRESET || err == -EPIPE)) {
+		/* How balancers end their checks: no error of anyone's. */
+		log_conn(c, LOG_DEBUG, "health check ended: %s failed: %s", op, strerror(-err));
+	} else if (c->phase != TCPACK_CONN_LINGER) {
 		c->stats->errors++;
 		log_conn(c, err == -ECONNRESET || err == -EPIPE ? LOG_INFO : LOG_NOTICE,
 			 "%s failed: %s", op, strerror(-err));
@@ -571,7 +663,11 @@ bool tcpack_conn_timeout(struct tcpack_conn *c)
 		c->timed_out = true;
 		return true;
 	}
-	if (msg && now >= msg) {
+	if (msg && now >= msg && awaits_proxy(c)) {
+		c->stats->errors++;
+		log_conn(c, LOG_NOTICE, "no complete PROXY protocol header within %llu ms, closing",
+			 (unsigned long long)c->cfg->message_timeout_ms);
+	} else if (msg && now >= msg) {
 		c->stats->errors++;
 		log_data(c, LOG_NOTICE, c->partial.data, c->partial.len, tcpack_line_pending(&c->line),
 			 "message not complete %llu ms after its first byte (%zu bytes so far), closing",

@@ -114,7 +114,7 @@ static void handle_accept(struct ep *e, unsigned int i)
 		int fd = accept4(e->listeners->fds[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			tcpack_worker_accepted(e->w, fd);
+			tcpack_worker_accepted(e->w, fd, i);
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,13 +22,43 @@ static void set_nodelay(int fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static int from_systemd(struct tcpack_listeners *l, int n, char *err)
+/* The role of a passed socket, from its FileDescriptorName=. */
+static int fd_role(struct tcpack_listeners *l, int fd, const char *name, char *err)
+{
+	int mode = TCPACK_PROXY_OFF;
+
+	if (name && strcmp(name, TCPACK_FDNAME_AGENT) == 0) {
+		if (l->has_agent) {
+			snprintf(err, TCPACK_ERR_MAX, "systemd passed two sockets named '%s'", name);
+			return -EEXIST;
+		}
+		l->agent_fd = fd;
+		l->has_agent = true;
+		return 0;
+	}
+	if (name && strncmp(name, TCPACK_FDNAME_PROXY_PREFIX, strlen(TCPACK_FDNAME_PROXY_PREFIX)) == 0) {
+		mode = tcpack_proxy_mode_parse(name + strlen(TCPACK_FDNAME_PROXY_PREFIX));
+		if (mode < 0) {
+			snprintf(err, TCPACK_ERR_MAX,
+				 "systemd passed fd %d named '%s': expected proxy-v1, proxy-v2, proxy-any or proxy-off",
+				 fd, name);
+			return -EINVAL;
+		}
+	}
+	l->proxy[l->n] = (enum tcpack_proxy_mode)mode;
+	l->any_proxy |= mode != TCPACK_PROXY_OFF;
+	l->fds[l->n++] = fd;
+	return 0;
+}
+
+static int from_systemd(struct tcpack_listeners *l, int n, char **names, char *err)
 {
 	if (n > TCPACK_LISTEN_FDS_MAX) {
 		snprintf(err, TCPACK_ERR_MAX, "systemd passed %d sockets, at most %d are supported",
 			 n, TCPACK_LISTEN_FDS_MAX);
 		return -E2BIG;
 	}
+	l->from_systemd = true;
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
 		int r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1);
@@ -39,9 +70,15 @@ static int from_systemd(struct tcpack_listeners *l, int n, char *err)
 			return r < 0 ? r : -ENOTSOCK;
 		}
 		set_nodelay(fd);
-		l->fds[l->n++] = fd;
+		r = fd_role(l, fd, names ? names[i] : NULL, err);
+		if (r < 0)
+			return r;
 	}
-	l->from_systemd = true;
+	if (l->n == 0) {
+		snprintf(err, TCPACK_ERR_MAX, "systemd passed no socket for clients (only '%s')",
+			 TCPACK_FDNAME_AGENT);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -75,29 +112,41 @@ fail:
 
 int tcpack_listen_open(struct tcpack_listeners *l, const struct tcpack_config *c, char *err)
 {
-	int n, r;
+	char **names = NULL;
+	int n, r = 0;
 
 	*l = (struct tcpack_listeners){ 0 };
-	n = sd_listen_fds(1);
+	n = sd_listen_fds_with_names(1, &names);
 	if (n < 0) {
 		snprintf(err, TCPACK_ERR_MAX, "reading sockets passed by systemd: %s", strerror(-n));
 		return n;
 	}
 	if (n > 0) {
-		r = from_systemd(l, n, err);
-		if (r < 0)
-			tcpack_listen_close(l);
-		return r;
+		r = from_systemd(l, n, names, err);
+		for (int i = 0; names && i < n; i++)
+			free(names[i]);
+		free(names);
+		goto out;
 	}
 	for (unsigned int i = 0; i < c->n_listen; i++) {
 		r = bind_one(&c->listen[i], err);
-		if (r < 0) {
-			tcpack_listen_close(l);
-			return r;
-		}
+		if (r < 0)
+			goto out;
+		l->proxy[l->n] = c->listen_proxy[i];
+		l->any_proxy |= c->listen_proxy[i] != TCPACK_PROXY_OFF;
 		l->fds[l->n++] = r;
 	}
-	return 0;
+	if (c->agent_listen.len) {
+		r = bind_one(&c->agent_listen, err);
+		if (r >= 0) {
+			l->agent_fd = r;
+			l->has_agent = true;
+		}
+	}
+out:
+	if (r < 0)
+		tcpack_listen_close(l);
+	return r < 0 ? r : 0;
 }
 
 void tcpack_listen_close(struct tcpack_listeners *l)
@@ -106,4 +155,7 @@ void tcpack_listen_close(struct tcpack_listeners *l)
 		if (l->fds[i] >= 0)
 			close(l->fds[i]);
 	l->n = 0;
+	if (l->has_agent)
+		close(l->agent_fd);
+	l->has_agent = false;
 }

@@ -104,9 +104,9 @@ static void emit(int level, const struct tcpack_log_fields *f, const char *msg)
 		return;
 	}
 
-	char b_msg[32 + 2048], b_pri[32], b_addr[32 + TCPACK_ADDR_STRLEN], b_port[32], b_bytes[48],
-	     b_mode[32];
-	struct iovec iov[8];
+	char b_msg[32 + 2048], b_pri[32], b_addr[2][32 + TCPACK_ADDR_STRLEN], b_port[2][32],
+	     b_bytes[48], b_mode[32];
+	struct iovec iov[10];
 	int n = 0;
 
 #define FIELD(buf, ...) do { \
@@ -118,21 +118,25 @@ static void emit(int level, const struct tcpack_log_fields *f, const char *msg)
 
 	FIELD(b_msg, "MESSAGE=%s", msg);
 	FIELD(b_pri, "PRIORITY=%d", level);
-	if (f && f->remote) {
+	for (int k = 0; f && k < 2; k++) {
+		const struct sockaddr *sa = k == 0 ? f->remote : f->via;
+		const char *name = k == 0 ? "REMOTE" : "BALANCER";
 		char *port;
 
-		tcpack_addr_format(f->remote, addr);
+		if (!sa)
+			continue;
+		tcpack_addr_format(sa, addr);
 		port = strrchr(addr, ':');
-		if (port && f->remote->sa_family != AF_UNIX) {
+		if (port && sa->sa_family != AF_UNIX) {
 			*port++ = '\0';
 			if (addr[0] == '[') {	/* the bare IPv6 address */
 				memmove(addr, addr + 1, strlen(addr));
 				addr[strlen(addr) - 1] = '\0';
 			}
-			FIELD(b_addr, "REMOTE_ADDR=%s", addr);
-			FIELD(b_port, "REMOTE_PORT=%s", port);
+			FIELD(b_addr[k], "%s_ADDR=%s", name, addr);
+			FIELD(b_port[k], "%s_PORT=%s", name, port);
 		} else {
-			FIELD(b_addr, "REMOTE_ADDR=%s", addr);
+			FIELD(b_addr[k], "%s_ADDR=%s", name, addr);
 		}
 	}
 	if (f && f->bytes >= 0)

@@ -823,34 +823,36 @@ static unsigned int pick_worker(struct tcpack_loop *l)
  * as res into that worker's ring. If the post fails (the ring is gone, or
  * its completion queue overflowed), handle_handoff_sent() keeps the fd here.
  */
-static void hand_over(struct tcpack_loop *l, int fd)
+static void hand_over(struct tcpack_loop *l, int fd, unsigned int listener)
 {
 	unsigned int to = l->w->shared->n_workers > 1 ? pick_worker(l) : l->w->id;
 	int ring_fd = to == l->w->id ? 0 : atomic_load_explicit(&ring_fds[to], memory_order_acquire);
 	struct io_uring_sqe *sqe;
 
 	if (!ring_fd) {
-		tcpack_worker_accepted(l->w, fd);
+		tcpack_worker_accepted(l->w, fd, listener);
 		return;
 	}
 	l->handed[to]++;
 	atomic_fetch_add(&l->w->shared->handoffs, 1);	/* until the target takes it */
 	sqe = get_sqe(l);
 	io_uring_prep_msg_ring(sqe, ring_fd - 1, (unsigned int)fd,
-			       tcpack_loop_ud_encode(TCPACK_OP_HANDOFF, 0, 0), 0);
+			       tcpack_loop_ud_encode(TCPACK_OP_HANDOFF, listener, 0), 0);
 	io_uring_sqe_set_data64(sqe, tcpack_loop_ud_encode(TCPACK_OP_HANDOFF_SENT,
 							   (uint32_t)fd & TCPACK_UD_SLOT_MAX,
-							   (uint32_t)fd >> TCPACK_UD_SLOT_BITS));
+							   (uint32_t)fd >> TCPACK_UD_SLOT_BITS |
+							   listener << TCPACK_UD_HANDOFF_FD_BITS));
 }
 
 static void handle_handoff_sent(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct tcpack_loop_ud ud)
 {
-	int fd = (int)(ud.gen << TCPACK_UD_SLOT_BITS | ud.slot);
+	uint32_t high = ud.gen & ((1u << TCPACK_UD_HANDOFF_FD_BITS) - 1);
+	int fd = (int)(high << TCPACK_UD_SLOT_BITS | ud.slot);
 
 	if (cqe->res < 0) {
 		tcpack_logf(LOG_DEBUG, "worker %u: handing a connection over failed (%s): serving it here",
 			    l->w->id, strerror(-cqe->res));
-		tcpack_worker_accepted(l->w, fd);
+		tcpack_worker_accepted(l->w, fd, ud.gen >> TCPACK_UD_HANDOFF_FD_BITS);
 		tcpack_worker_handoff_done(l->w);
 	}
 }
@@ -869,9 +871,9 @@ static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struc
 
 	if (cqe->res >= 0) {
 		if (multi)
-			hand_over(l, cqe->res);
+			hand_over(l, cqe->res, i);
 		else
-			tcpack_worker_accepted(l->w, cqe->res);
+			tcpack_worker_accepted(l->w, cqe->res, i);
 	} else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOMEM ||
 		   cqe->res == -ENOBUFS) {
 		/* The other accepts in flight fail alike: one line per back-off. */
@@ -1092,7 +1094,7 @@ static void handle_cqe(struct tcpack_loop *l, struct io_uring_cqe *cqe)
 		break;
 	case TCPACK_OP_HANDOFF:
 		if (cqe->res >= 0)
-			tcpack_worker_accepted(l->w, cqe->res);
+			tcpack_worker_accepted(l->w, cqe->res, ud.slot);
 		tcpack_worker_handoff_done(l->w);
 		break;
 	case TCPACK_OP_HANDOFF_SENT:

@@ -18,6 +18,7 @@
 #include "tcpack/config.h"
 #include "tcpack/listen.h"
 #include "tcpack/log.h"
+#include "tcpack/proxy.h"
 #include "tcpack/server.h"
 #include "tcpack/worker.h"
 
@@ -42,20 +43,35 @@ static void raise_nofile(const struct tcpack_config *c)
 			    (unsigned long long)rl.rlim_cur, c->max_connections, TCPACK_PARKED_MAX + 64);
 }
 
+static void log_listener(int fd, const char *what, bool from_systemd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[TCPACK_ADDR_STRLEN];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		ss.ss_family = AF_UNSPEC;
+	tcpack_logf(LOG_INFO, "listening on %s%s%s", tcpack_addr_format((struct sockaddr *)&ss, addr),
+		    what, from_systemd ? " (socket from systemd)" : "");
+}
+
 static void log_listeners(const struct tcpack_listeners *l, const struct tcpack_config *c)
 {
-	for (unsigned int i = 0; i < l->n; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		char addr[TCPACK_ADDR_STRLEN];
+	char what[64];
 
-		if (getsockname(l->fds[i], (struct sockaddr *)&ss, &len) < 0)
-			ss.ss_family = AF_UNSPEC;
-		tcpack_logf(LOG_INFO, "listening on %s%s", tcpack_addr_format((struct sockaddr *)&ss, addr),
-			    l->from_systemd ? " (socket from systemd)" : "");
+	for (unsigned int i = 0; i < l->n; i++) {
+		what[0] = '\0';
+		if (l->proxy[i] != TCPACK_PROXY_OFF)
+			snprintf(what, sizeof(what), " (PROXY protocol %s)", tcpack_proxy_mode_name(l->proxy[i]));
+		log_listener(l->fds[i], what, l->from_systemd);
 	}
+	if (l->has_agent)
+		log_listener(l->agent_fd, " (agent check)", l->from_systemd);
 	if (l->from_systemd && c->listen_set_by_args)
 		tcpack_logf(LOG_NOTICE, "--listen ignored: systemd passed the listening sockets");
+	if (l->from_systemd && c->agent_listen.len)
+		tcpack_logf(LOG_NOTICE, "agent-listen ignored: systemd passed the listening sockets (name one FileDescriptorName=%s)",
+			    TCPACK_FDNAME_AGENT);
 }
 
 struct args {

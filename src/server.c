@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <poll.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -18,12 +20,38 @@
 #include <systemd/sd-daemon.h>
 
 #include "tcpack-build.h"
+#include "tcpack/addr.h"
+#include "tcpack/agent.h"
 #include "tcpack/log.h"
 #include "tcpack/server.h"
 #include "tcpack/worker.h"
 
 #define STATUS_EVERY_MS 2000u
 #define TRIM_STEP (4u << 20)	/* freed heap growth that makes the RSS worth trimming */
+
+/*
+ * Agent checks answered and waiting for the balancer to close: their reply
+ * is sent and writing shut down, and what the balancer sends (agent-send)
+ * is read and dropped until it closes, so that the close never meets unread
+ * bytes and resets the reply away. At most AGENT_OPEN_MAX at once, each for
+ * at most AGENT_LINGER_MS.
+ */
+#define AGENT_OPEN_MAX 32u
+#define AGENT_LINGER_MS 2000u
+#define AGENT_ACCEPT_BATCH 16
+/*
+ * Stopping with an agent listener: once the agent has answered "drain",
+ * this long for connections the balancer had begun to open before it
+ * read the answer, then the stop proper.
+ */
+#define DRAIN_SETTLE_MS 250u
+/* A serving worker whose loop has not run for this long is stuck. */
+#define STUCK_MS 3000u
+
+struct agent_conn {
+	int fd;
+	uint64_t until_ms;
+};
 
 struct thread {
 	pthread_t tid;
@@ -46,6 +74,12 @@ struct server {
 	void *reload_userdata;
 
 	int sigfd, tfd;
+	int agent_fd;				/* -1: no agent listener */
+	struct agent_conn agents[AGENT_OPEN_MAX];
+	unsigned int n_agents;
+	enum tcpack_admin_state admin_said;	/* as last logged */
+	bool grace;				/* stopping: the agent says drain, serving goes on */
+	uint64_t grace_end_ms, drain_told_ms;	/* drain_told_ms: 0 until the agent said drain */
 	uint64_t now_ms, last_status_ms, deadline_ms;
 	struct tcpack_stats last_status;
 	uint64_t watchdog_usec;
@@ -136,6 +170,78 @@ static bool workers_alive(struct server *s)
 	return true;
 }
 
+/* A serving worker whose loop stopped running, or -1. */
+static int stuck_worker(struct server *s)
+{
+	for (unsigned int i = 0; i < s->n; i++) {
+		uint64_t hb = atomic_load_explicit(&s->shared.ctls[i].heartbeat_ms,
+						   memory_order_relaxed);
+
+		if (atomic_load(&s->shared.ctls[i].state) == TCPACK_WORKER_SERVING &&
+		    s->now_ms > hb + STUCK_MS + s->shared.tick_ms)
+			return (int)i;
+	}
+	return -1;
+}
+
+static void agent_close(struct server *s, unsigned int i)
+{
+	close(s->agents[i].fd);
+	s->agents[i] = s->agents[--s->n_agents];
+}
+
+/* Answer every agent check waiting in the listener's queue. */
+static void agent_accept(struct server *s)
+{
+	struct tcpack_agent_state st = {
+		.admin = s->cur.admin_state,
+		.stopping = s->stopping || s->grace,
+		.conns = atomic_load(&s->shared.conns),
+		.max_conns = atomic_load(&s->shared.max_conns),
+		.stuck_worker = stuck_worker(s),
+	};
+	char reply[TCPACK_AGENT_REPLY_MAX];
+	size_t len = tcpack_agent_reply(&st, reply);
+
+	for (int k = 0; k < AGENT_ACCEPT_BATCH; k++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char addr[TCPACK_ADDR_STRLEN];
+		int fd = accept4(s->agent_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			break;
+		/* A fresh socket's send buffer takes a line at once. */
+		if (send(fd, reply, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len ||
+		    shutdown(fd, SHUT_WR) < 0) {
+			close(fd);
+			continue;
+		}
+		if (!tcpack_agent_drains(&st))
+			s->drain_told_ms = 0;	/* the balancer heard otherwise since */
+		else if (!s->drain_told_ms)
+			s->drain_told_ms = s->now_ms ?: 1;
+		if (tcpack_log_enabled(LOG_DEBUG))
+			tcpack_logf(LOG_DEBUG, "agent check from %s: %.*s",
+				    tcpack_addr_format((struct sockaddr *)&ss, addr), (int)len - 1, reply);
+		if (s->n_agents == AGENT_OPEN_MAX)
+			agent_close(s, 0);	/* the oldest: it had its answer */
+		s->agents[s->n_agents++] = (struct agent_conn){ fd, s->now_ms + AGENT_LINGER_MS };
+	}
+}
+
+/* Drop what an answered agent connection sends; close it at its end or time. */
+static void agent_read(struct server *s, unsigned int i)
+{
+	char scratch[512];
+	ssize_t n;
+
+	while ((n = recv(s->agents[i].fd, scratch, sizeof(scratch), MSG_DONTWAIT)) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || s->now_ms >= s->agents[i].until_ms)
+		agent_close(s, i);
+}
+
 static unsigned int workers_in(struct server *s, enum tcpack_worker_state state)
 {
 	unsigned int n = 0;
@@ -156,6 +262,19 @@ static int first_failure(struct server *s, char *err)
 		}
 	}
 	return 0;
+}
+
+/* The operator's admin-state, once per change, as the agent will say it. */
+static void log_admin_state(struct server *s)
+{
+	if (s->cur.admin_state == s->admin_said)
+		return;
+	s->admin_said = s->cur.admin_state;
+	tcpack_logf(LOG_NOTICE, "admin state %s%s", tcpack_config_admin_state_name(s->admin_said),
+		    s->agent_fd < 0 ? " (no agent listener: no balancer is told)" :
+		    s->admin_said == TCPACK_ADMIN_DRAIN ? ": the agent check answers drain; connections are still served" :
+		    s->admin_said == TCPACK_ADMIN_MAINT ? ": the agent check answers maint; connections are still served" :
+		    ": the agent check answers ready");
 }
 
 static void reload(struct server *s)
@@ -194,6 +313,7 @@ static void reload(struct server *s)
 		tcpack_logf(LOG_NOTICE, "reloaded configuration%s%s: new connections use %s mode",
 			    s->cur.config_path[0] ? " from " : "", s->cur.config_path,
 			    tcpack_config_mode_name(s->cur.mode));
+		log_admin_state(s);
 	}
 	free(next);
 	sd_notify(0, "READY=1");
@@ -214,6 +334,38 @@ static void begin_stop(struct server *s)
 	command_all(s, TCPACK_CTL_DRAIN | (s->cur.shutdown_timeout_ms ? 0 : TCPACK_CTL_FORCE));
 }
 
+/*
+ * SIGTERM with an agent listener: first tell the balancer (the agent
+ * answers drain) while serving on as before, so it sends its new
+ * connections elsewhere before the listeners stop being served. Over once
+ * the agent has said drain and DRAIN_SETTLE_MS passed, or at drain-grace.
+ */
+static void begin_grace(struct server *s)
+{
+	s->grace = true;
+	s->grace_end_ms = s->now_ms + s->cur.drain_grace_ms;
+	sd_notify(0, "STOPPING=1");
+	tcpack_logf(LOG_NOTICE, "stopping: the agent check answers drain, serving on for at most %" PRIu64
+		    " ms until the balancer has heard it", s->cur.drain_grace_ms);
+	notify_status(s);
+}
+
+static void grace_check(struct server *s)
+{
+	if (!s->grace)
+		return;
+	if (s->drain_told_ms && s->now_ms >= s->drain_told_ms + DRAIN_SETTLE_MS) {
+		tcpack_logf(LOG_INFO, "the agent check said drain %" PRIu64 " ms ago: stopping",
+			    s->now_ms - s->drain_told_ms);
+	} else if (s->now_ms >= s->grace_end_ms) {
+		tcpack_logf(LOG_NOTICE, "drain-grace over and no agent check heard drain: stopping");
+	} else {
+		return;
+	}
+	s->grace = false;
+	begin_stop(s);
+}
+
 static void force(struct server *s, const char *why)
 {
 	if (s->forced)
@@ -232,7 +384,10 @@ static void handle_signals(struct server *s)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
-			if (!s->stopping) {
+			if (!s->stopping && !s->grace && s->agent_fd >= 0 && s->cur.drain_grace_ms) {
+				begin_grace(s);
+			} else if (!s->stopping) {
+				s->grace = false;
 				begin_stop(s);
 			} else if (!s->forced) {
 				tcpack_logf(LOG_WARNING, "second %s: closing every connection now",
@@ -242,7 +397,7 @@ static void handle_signals(struct server *s)
 			}
 			break;
 		case SIGHUP:
-			if (!s->stopping)
+			if (!s->stopping && !s->grace)
 				reload(s);
 			break;
 		default:
@@ -290,16 +445,24 @@ static void handle_tick(struct server *s)
 /* Supervise until every worker finished; -errno when one failed. */
 static int supervise(struct server *s, char *err)
 {
-	struct pollfd pfd[3] = {
-		{ .fd = s->sigfd, .events = POLLIN },
-		{ .fd = s->tfd, .events = POLLIN },
-		{ .fd = s->shared.done_efd, .events = POLLIN },
-	};
+	struct pollfd pfd[4 + AGENT_OPEN_MAX];
 	bool ready = false;
 	int r;
 
 	for (;;) {
-		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
+		unsigned int n_agents = s->n_agents;
+		int timeout = -1;
+
+		pfd[0] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = s->tfd, .events = POLLIN };
+		pfd[2] = (struct pollfd){ .fd = s->shared.done_efd, .events = POLLIN };
+		/* Agent checks are answered once every worker serves. */
+		pfd[3] = (struct pollfd){ .fd = ready ? s->agent_fd : -1, .events = POLLIN };
+		for (unsigned int i = 0; i < n_agents; i++)
+			pfd[4 + i] = (struct pollfd){ .fd = s->agents[i].fd, .events = POLLIN };
+		if (s->grace)
+			timeout = 50;	/* grace_check() needs no tick's precision, but more than 1 s */
+		if (poll(pfd, 4 + n_agents, timeout) < 0 && errno != EINTR)
 			return -errno;
 		s->now_ms = tcpack_worker_now_ms();
 		if (pfd[2].revents) {
@@ -317,15 +480,23 @@ static int supervise(struct server *s, char *err)
 			/* The last start-up line: every worker accepts now. */
 			tcpack_logf(LOG_INFO, "tcpack %s serving in %s mode", TCPACK_VERSION,
 				    tcpack_config_mode_name(s->cur.mode));
+			log_admin_state(s);
 			notify_status(s);
 			sd_notify(0, "READY=1");
 		}
 		if (workers_in(s, TCPACK_WORKER_DONE) == s->n)
 			return 0;
+		/* From the last first: agent_close() moves the last one into the gap. */
+		for (unsigned int i = n_agents; i-- > 0;)
+			if (pfd[4 + i].revents || s->now_ms >= s->agents[i].until_ms)
+				agent_read(s, i);
+		if (pfd[3].revents)
+			agent_accept(s);
 		if (pfd[0].revents)
 			handle_signals(s);
 		if (pfd[1].revents)
 			handle_tick(s);
+		grace_check(s);
 	}
 }
 
@@ -360,7 +531,7 @@ static int pick_engine(struct server *s, char *err)
 int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_listeners *listeners,
 		      tcpack_reload_fn reload_fn, void *userdata, char *err)
 {
-	struct server s = { .sigfd = -1, .tfd = -1, .shared.done_efd = -1 };
+	struct server s = { .sigfd = -1, .tfd = -1, .agent_fd = -1, .shared.done_efd = -1 };
 	struct itimerspec its = { 0 };
 	uint64_t tick_ms = 1000;
 	sigset_t mask;
@@ -380,6 +551,9 @@ int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_liste
 		tick_ms = s.watchdog_usec / 2000 ?: 1;
 
 	s.shared.listeners = listeners;
+	s.agent_fd = listeners->has_agent ? listeners->agent_fd : -1;
+	if (s.agent_fd >= 0)
+		(void)fcntl(s.agent_fd, F_SETFL, fcntl(s.agent_fd, F_GETFL) | O_NONBLOCK);
 	s.shared.max_slots = cfg->max_connections;
 	s.shared.tick_ms = tick_ms;
 	atomic_store(&s.shared.max_conns, cfg->max_connections);
@@ -447,6 +621,8 @@ out:
 	}
 	if (s.shared.done_efd >= 0)
 		close(s.shared.done_efd);
+	while (s.n_agents)
+		agent_close(&s, 0);
 	if (s.sigfd >= 0)
 		close(s.sigfd);
 	if (s.tfd >= 0)

@@ -164,19 +164,20 @@ static struct tcpack_conn *conn_new(struct tcpack_worker *w, int fd)
 static void close_parked(struct tcpack_worker *w)
 {
 	for (; w->nparked; w->nparked--) {
-		close(w->parked[w->parked_head]);
+		close(w->parked[w->parked_head].fd);
 		w->parked_head = (w->parked_head + 1) % TCPACK_PARKED_MAX;
 	}
 }
 
-static void park(struct tcpack_worker *w, int fd)
+static void park(struct tcpack_worker *w, int fd, unsigned int listener)
 {
 	if (w->forced) {
 		close(fd);
 		return;
 	}
 	if (w->nparked < TCPACK_PARKED_MAX) {
-		w->parked[(w->parked_head + w->nparked++) % TCPACK_PARKED_MAX] = fd;
+		w->parked[(w->parked_head + w->nparked++) % TCPACK_PARKED_MAX] =
+			(struct tcpack_parked){ fd, listener };
 		return;
 	}
 	tcpack_log_event(LOG_WARNING, NULL,
@@ -186,18 +187,16 @@ static void park(struct tcpack_worker *w, int fd)
 	w->stats.errors++;
 }
 
-/* The longest-waiting parked fd if a slot is free now, else -1. */
-static int unpark_one(struct tcpack_worker *w)
+/* The longest-waiting parked connection if a slot is free now. */
+static bool unpark_one(struct tcpack_worker *w, struct tcpack_parked *ret)
 {
-	int fd;
-
 	if (!w->nparked || w->forced || !w->nfree ||
 	    atomic_load(&w->shared->conns) >= atomic_load(&w->shared->max_conns))
-		return -1;
-	fd = w->parked[w->parked_head];
+		return false;
+	*ret = w->parked[w->parked_head];
 	w->parked_head = (w->parked_head + 1) % TCPACK_PARKED_MAX;
 	w->nparked--;
-	return fd;
+	return true;
 }
 
 void tcpack_worker_set_state(struct tcpack_worker *w, int state)
@@ -208,16 +207,22 @@ void tcpack_worker_set_state(struct tcpack_worker *w, int state)
 	(void)!write(w->shared->done_efd, &one, sizeof(one));
 }
 
-void tcpack_worker_accepted(struct tcpack_worker *w, int fd)
+void tcpack_worker_accepted(struct tcpack_worker *w, int fd, unsigned int listener)
 {
+	const struct tcpack_listeners *ls = w->shared->listeners;
 	struct tcpack_conn *c = conn_new(w, fd);
-	int r;
+	int r = 0;
 
 	if (!c) {
-		park(w, fd);
+		park(w, fd, listener);
 		return;
 	}
-	r = w->engine->attach ? w->engine->attach(w->engine_data, c) : 0;
+	if (ls->any_proxy && listener < ls->n && ls->proxy[listener] != TCPACK_PROXY_OFF) {
+		r = tcpack_conn_expect_proxy(c, ls->proxy[listener]);
+		tcpack_worker_arm_timer(w, c);	/* the header's deadline */
+	}
+	if (r >= 0 && w->engine->attach)
+		r = w->engine->attach(w->engine_data, c);
 	if (r < 0)
 		tcpack_conn_error(c, r, "watch");	/* closed by the flush after the batch */
 }
@@ -225,10 +230,10 @@ void tcpack_worker_accepted(struct tcpack_worker *w, int fd)
 /* Slots may be free now: serve connections parked at the limit, in order. */
 static void unpark(struct tcpack_worker *w)
 {
-	int fd;
+	struct tcpack_parked p;
 
-	while ((fd = unpark_one(w)) >= 0)
-		tcpack_worker_accepted(w, fd);
+	while (unpark_one(w, &p))
+		tcpack_worker_accepted(w, p.fd, p.listener);
 }
 
 static void undefer_slot(struct tcpack_worker *w, uint32_t slot)

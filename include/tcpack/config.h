@@ -16,12 +16,20 @@
 #include <sys/socket.h>
 
 #include "tcpack/addr.h"
+#include "tcpack/proxy.h"
 
 enum tcpack_mode {
 	TCPACK_MODE_ONESHOT,
 	TCPACK_MODE_LINE,
 	TCPACK_MODE_ECHO,
 	TCPACK_MODE_DISCARD,
+};
+
+/* What the operator says of this host to a balancer's agent check. */
+enum tcpack_admin_state {
+	TCPACK_ADMIN_READY,	/* in rotation */
+	TCPACK_ADMIN_DRAIN,	/* no new connections from the balancer; still served */
+	TCPACK_ADMIN_MAINT,	/* out of rotation */
 };
 
 enum tcpack_engine_choice {
@@ -44,7 +52,11 @@ struct tcpack_config {
 	size_t error_reply_len;
 	size_t max_message;		/* bytes of one message (line: without its ending) */
 	struct tcpack_addr listen[TCPACK_LISTEN_MAX];
+	enum tcpack_proxy_mode listen_proxy[TCPACK_LISTEN_MAX];	/* PROXY header expected on each */
 	unsigned int n_listen;
+	struct tcpack_addr agent_listen;	/* agent-check listener; len 0 = none */
+	enum tcpack_admin_state admin_state;
+	uint64_t drain_grace_ms;	/* SIGTERM with an agent listener: answer drain first */
 	int log_level;			/* syslog LOG_ERR .. LOG_DEBUG */
 	size_t log_data_max;		/* bytes of client data quoted in a log line */
 	unsigned int log_rate_limit;	/* client-triggered log lines per second, 0 = no limit */
@@ -73,6 +85,8 @@ void tcpack_config_init(struct tcpack_config *c);
  * @err: receives a one-line reason on failure (TCPACK_ERR_MAX bytes).
  *
  * "listen" appends (up to TCPACK_LISTEN_MAX); every other key replaces.
+ * A listen value is an address, optionally followed by one blank and
+ * "proxy-protocol=off|v1|v2|any".
  *
  * Return: 0, -ENOENT for an unknown key, -EINVAL for a bad value, -E2BIG for
  * a value over its limit. @c is unchanged on failure.
@@ -114,10 +128,11 @@ int tcpack_config_from_args(struct tcpack_config *c, int argc, char **argv,
 const char *tcpack_config_usage(void);
 
 const char *tcpack_config_mode_name(enum tcpack_mode mode);
+const char *tcpack_config_admin_state_name(enum tcpack_admin_state state);
 
 /**
  * tcpack_config_keep_fixed() - after reading @next for a reload, put back
- * from @cur what a running server cannot change (listen addresses, receive
+ * from @cur what a running server cannot change (listen and agent-listen addresses, receive
  * buffers, max-connections above @max_slots), logging a notice for each.
  *
  * Return: the number of settings kept from @cur.

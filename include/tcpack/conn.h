@@ -29,7 +29,10 @@
 
 #include "tcpack/config.h"
 #include "tcpack/line.h"
+#include "tcpack/proxy.h"
 #include "tcpack/timer.h"
+
+struct tcpack_conn_proxy;
 
 /* Counters of one worker. Plain integers: only their worker writes them. */
 struct tcpack_stats {
@@ -77,8 +80,10 @@ struct tcpack_conn {
 	bool input_after;	/* oneshot: bytes arrived after the message */
 	bool none_unread;	/* the engine saw nothing unread after the last input */
 	bool timed_out;		/* closed by a timeout, not by the exchange */
+	bool check;		/* a balancer's health check (PROXY v2 LOCAL) */
 	bool peer_known;
-	struct sockaddr_storage peer;
+	struct sockaddr_storage peer;	/* the client: the PROXY header's, if one came */
+	struct tcpack_conn_proxy *px;	/* the PROXY header expected, and the balancer */
 
 	struct tcpack_line line;
 	struct tcpack_buf partial;	/* line: head of an unfinished message, for the log */
@@ -118,6 +123,20 @@ struct tcpack_conn {
  */
 void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config *cfg,
 		      struct tcpack_stats *stats, const uint64_t *clock);
+
+/**
+ * tcpack_conn_expect_proxy() - @c came through a listener that expects a
+ * PROXY protocol header (@mode V1, V2 or ANY): its first bytes must be
+ * one, complete within message-timeout of now, or it is closed without a
+ * reply, logged; nothing is guessed. A header that names the client makes
+ * it the connection's peer, the balancer logged beside it; v2 LOCAL (and
+ * v1 UNKNOWN) keeps the socket's own peer and marks a health check.
+ * Return: 0 or -ENOMEM.
+ */
+int tcpack_conn_expect_proxy(struct tcpack_conn *c, enum tcpack_proxy_mode mode);
+
+/** tcpack_conn_via() - the balancer a PROXY header came through; NULL if none. */
+const struct sockaddr *tcpack_conn_via(const struct tcpack_conn *c);
 
 /**
  * tcpack_conn_next() - the connection's decision, the one place where it is
@@ -295,7 +314,10 @@ void tcpack_conn_shut(struct tcpack_conn *c);
  */
 uint64_t tcpack_conn_deadline(const struct tcpack_conn *c);
 
-/** tcpack_conn_peer() - the peer's address (getpeername, once). NULL if unknown. */
+/**
+ * tcpack_conn_peer() - the client's address: the PROXY header's, or else
+ * the socket's peer (getpeername, once). NULL if unknown.
+ */
 const struct sockaddr *tcpack_conn_peer(struct tcpack_conn *c);
 
 #define TCPACK_LINGER_MS 2000u

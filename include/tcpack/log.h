@@ -32,10 +32,11 @@ void tcpack_logf(int level, const char *fmt, ...);
 
 /*
  * The structured fields of one client event. Unset members are omitted:
- * remote == NULL, bytes < 0, data == NULL.
+ * remote == NULL, via == NULL, bytes < 0, data == NULL.
  */
 struct tcpack_log_fields {
-	const struct sockaddr *remote;
+	const struct sockaddr *remote;	/* the client */
+	const struct sockaddr *via;	/* the balancer it came through (PROXY protocol) */
 	long long bytes;
 	const char *data;	/* already escaped (tcpack_escape_log) */
 	const char *mode;
@@ -43,7 +44,8 @@ struct tcpack_log_fields {
 
 /**
  * tcpack_log_event() - a rate-limited client event with structured fields
- * REMOTE_ADDR, REMOTE_PORT, BYTES, TCPACK_DATA and TCPACK_MODE.
+ * REMOTE_ADDR, REMOTE_PORT, BALANCER_ADDR, BALANCER_PORT, BYTES, TCPACK_DATA
+ * and TCPACK_MODE.
  */
 __attribute__((format(printf, 3, 4)))
 void tcpack_log_event(int level, const struct tcpack_log_fields *f, const char *fmt, ...);

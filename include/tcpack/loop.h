@@ -15,8 +15,9 @@
  *   bits 39..20  generation of the connection slot
  *   bits 19..0   connection slot (or listener index, for accepts)
  * Accepts carry generation 1 when multishot, 0 when single-shot; a
- * handoff's own completion carries the fd it handed over in slot (low 20
- * bits) and generation (high 20 bits).
+ * handoff carries its listener index in slot, and the handoff's own
+ * completion the fd it handed over in slot (its low 20 bits) and
+ * generation (its next 16 bits, the listener index above them).
  * A completion whose generation differs from its slot's is stale: the slot
  * was closed and reused since the operation was submitted.
  */
@@ -38,6 +39,7 @@ enum tcpack_op {
 #define TCPACK_UD_SLOT_BITS	20
 #define TCPACK_UD_GEN_BITS	20
 #define TCPACK_UD_SLOT_MAX	((1u << TCPACK_UD_SLOT_BITS) - 1)
+#define TCPACK_UD_HANDOFF_FD_BITS	16	/* of an fd's bits in a handoff's generation */
 #define TCPACK_UD_GEN_MASK	((1u << TCPACK_UD_GEN_BITS) - 1)
 
 struct tcpack_loop_ud {

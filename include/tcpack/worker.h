@@ -112,7 +112,10 @@ struct tcpack_worker {
 	struct tcpack_stats stats;
 	_Static_assert(sizeof(struct tcpack_stats) == 6 * sizeof(uint64_t), "snap[] mirrors stats");
 
-	int parked[TCPACK_PARKED_MAX];
+	struct tcpack_parked {
+		int fd;
+		unsigned int listener;
+	} parked[TCPACK_PARKED_MAX];
 	unsigned int parked_head, nparked;
 
 	bool at_limit;
@@ -222,12 +225,13 @@ void tcpack_worker_handoff_done(struct tcpack_worker *w);
 void tcpack_worker_set_state(struct tcpack_worker *w, int state);
 
 /**
- * tcpack_worker_accepted() - the engine accepted @fd: it takes a slot (and
+ * tcpack_worker_accepted() - the engine accepted @fd on listening socket
+ * number @listener (its index in shared->listeners): it takes a slot (and
  * the engine's attach()), or, over max-connections, waits parked in order
  * until a slot frees; closed when stopping or when TCPACK_PARKED_MAX
  * already wait.
  */
-void tcpack_worker_accepted(struct tcpack_worker *w, int fd);
+void tcpack_worker_accepted(struct tcpack_worker *w, int fd, unsigned int listener);
 
 /**
  * tcpack_worker_conn_closed() - the engine closed @c and nothing refers to

@@ -118,9 +118,52 @@ def config_seeds():
     yield b'\x01\xffno-such-key\x00value\x00\x05warn\x00\x0b\x00'
 
 
+# fuzz-proxy: the mode (0 v1, 1 v2, 2 any), then the stream in chunks.
+PROXY_V1, PROXY_V2, PROXY_ANY = 0, 1, 2
+V2_SIG = b'\r\n\r\n\x00\r\nQUIT\n'
+
+
+def v2(ver_cmd, fam, block):
+    return V2_SIG + bytes([ver_cmd, fam]) + struct.pack('>H', len(block)) + block
+
+
+def tlv(kind, value):
+    return bytes([kind]) + struct.pack('>H', len(value)) + value
+
+
+def split(data, size):
+    """Chunks of @size bytes (the last one shorter)."""
+    return chunks(*[data[i:i + size] for i in range(0, len(data), size)])
+
+
+def proxy_seeds():
+    tcp4 = b'PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n'
+    yield bytes([PROXY_V1]) + chunks(tcp4 + b'GET / HTTP/1.1\r\n')
+    yield bytes([PROXY_ANY]) + split(tcp4, 7)
+    yield bytes([PROXY_V1]) + chunks(b'PROXY TCP6 2001:db8::1 ::ffff:192.0.2.1 65535 0\r\n', b'data')
+    yield bytes([PROXY_ANY]) + chunks(b'PROXY UNKNOWN\r\n', b'hello\n')
+    yield bytes([PROXY_V1]) + chunks(b'PROXY UNKNOWN ' + b'x' * 91 + b'\r\n')   # 107 bytes
+    yield bytes([PROXY_V1]) + chunks(b'PROXY TCP4 01.2.3.4 5.6.7.8 080 65536\r\n')
+    yield bytes([PROXY_V1]) + chunks(b'PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n')
+    addr4 = bytes([192, 0, 2, 10, 198, 51, 100, 7]) + struct.pack('>HH', 50123, 443)
+    addr6 = bytes(range(32)) + struct.pack('>HH', 1, 8080)
+    yield bytes([PROXY_V2]) + chunks(v2(0x21, 0x11, addr4), b'client')
+    yield bytes([PROXY_ANY]) + split(v2(0x21, 0x21, addr6 + tlv(1, b'h2') + tlv(4, b'') +
+                                        tlv(2, b'example.com')), 5)
+    yield bytes([PROXY_V2]) + chunks(v2(0x20, 0x00, b''), b'after')
+    yield bytes([PROXY_V2]) + chunks(v2(0x20, 0x11, addr4))
+    yield bytes([PROXY_ANY]) + split(v2(0x21, 0x31, bytes(216) + tlv(0xe0, b'z' * 40)), 100)
+    yield bytes([PROXY_V2]) + chunks(v2(0x21, 0x12, addr4), v2(0x21, 0x00, b'junk'))
+    yield bytes([PROXY_V2]) + split(v2(0x21, 0x11, addr4 + tlv(0x20, bytes(600))), 255)
+    yield bytes([PROXY_V2]) + chunks(v2(0x21, 0x11, addr4 + b'\x01\x00\x05ab'))  # TLV past the end
+    yield bytes([PROXY_V2]) + chunks(v2(0x22, 0x21, addr6))    # no such command
+    yield bytes([PROXY_ANY]) + chunks(v2(0x21, 0x21, addr6[:20]))  # too short for IPv6
+
+
 def main():
     for target, seeds in (('line', line_seeds), ('conn', conn_seeds),
-                          ('escape', escape_seeds), ('config', config_seeds)):
+                          ('escape', escape_seeds), ('config', config_seeds),
+                          ('proxy', proxy_seeds)):
         d = HERE / 'corpus' / target
         d.mkdir(parents=True, exist_ok=True)
         for old in d.iterdir():

@@ -130,7 +130,7 @@ def message_starts(prefix):
 def journaled_server(journal, args=(), listen="127.0.0.1:0"):
 	srv = Server(list(args), listen=listen, journal_stream=True, name="journal").start(wait=False)
 	e = journal.wait_for(message_starts("listening on "), what="'listening on' entry")
-	srv.port = int(field(e, "MESSAGE").rsplit(":", 1)[1])
+	srv.port = int(field(e, "MESSAGE").split()[2].rsplit(":", 1)[1])
 	journal.wait_for(message_starts("tcpack "), what="'serving in' entry")
 	return srv
 
@@ -152,6 +152,23 @@ def test_exchange_is_a_journal_entry_with_fields():
 		assert field(e, "TCPACK_DATA") == "hello \\xff"
 		# The journal got it, so stderr did not.
 		assert "received" not in srv.log(), srv.log()
+	journal.close()
+
+
+def test_proxied_exchange_names_client_and_balancer_apart():
+	journal = Journal()
+	hdr = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + socket.inet_aton("192.0.2.44") +
+	       socket.inet_aton("192.0.2.1") + struct.pack("!HH", 4444, 80))
+	with journaled_server(journal, listen="127.0.0.1:0 proxy-protocol=v2") as srv:
+		with connect(srv.port) as s:
+			s.sendall(hdr + b"via")
+			assert recv_until_eof(s) == DEFAULT_REPLY
+			port = harness.local_port(s)
+		e = journal.wait_for(message_starts("192.0.2.44:4444 via 127.0.0.1:%d: received" % port))
+		assert field(e, "REMOTE_ADDR") == "192.0.2.44"
+		assert field(e, "REMOTE_PORT") == "4444"
+		assert field(e, "BALANCER_ADDR") == "127.0.0.1"
+		assert field(e, "BALANCER_PORT") == str(port)
 	journal.close()
 
 

@@ -404,6 +404,67 @@ static void test_set_listen_repeatable_up_to_max(void **state)
 	assert_set_fails(f, "listen", "nope", -EINVAL);
 }
 
+static void test_set_listen_with_proxy_protocol(void **state)
+{
+	struct fixture *f = *state;
+	char buf[TCPACK_ADDR_STRLEN];
+
+	assert_int_equal(f->c.listen_proxy[0], TCPACK_PROXY_OFF);
+	assert_set_ok(f, "listen", "0.0.0.0:80 proxy-protocol=v2");
+	assert_set_ok(f, "listen", "[::1]:81 proxy-protocol=v1");
+	assert_set_ok(f, "listen", "127.0.0.1:82 proxy-protocol=any");
+	assert_set_ok(f, "listen", "127.0.0.1:83 proxy-protocol=off");
+	assert_int_equal(f->c.n_listen, 5);
+	assert_int_equal(f->c.listen_proxy[1], TCPACK_PROXY_V2);
+	assert_int_equal(f->c.listen_proxy[2], TCPACK_PROXY_V1);
+	assert_int_equal(f->c.listen_proxy[3], TCPACK_PROXY_ANY);
+	assert_int_equal(f->c.listen_proxy[4], TCPACK_PROXY_OFF);
+	assert_string_equal(addr_str(&f->c.listen[1], buf), "0.0.0.0:80");
+	assert_string_equal(addr_str(&f->c.listen[2], buf), "[::1]:81");
+
+	/* Anything else after the address is an error naming it. */
+	assert_set_fails(f, "listen", "0.0.0.0:80 proxy-protocol=v3", -EINVAL);
+	assert_non_null(strstr(f->err, "'v3'"));
+	assert_set_fails(f, "listen", "0.0.0.0:80 proxy=v2", -EINVAL);
+	assert_non_null(strstr(f->err, "unknown listen option"));
+	assert_set_fails(f, "listen", "0.0.0.0:80  proxy-protocol=v2", -EINVAL);
+	assert_set_fails(f, "listen", "0.0.0.0:80 proxy-protocol=", -EINVAL);
+	assert_set_fails(f, "listen", "nope proxy-protocol=v2", -EINVAL);
+	assert_non_null(strstr(f->err, "'nope'"));
+	assert_int_equal(f->c.n_listen, 5);
+}
+
+static void test_set_agent_listen_and_admin_state(void **state)
+{
+	struct fixture *f = *state;
+	char buf[TCPACK_ADDR_STRLEN];
+
+	assert_int_equal(f->c.agent_listen.len, 0);
+	assert_int_equal(f->c.admin_state, TCPACK_ADMIN_READY);
+	assert_int_equal(f->c.drain_grace_ms, 5000);
+
+	assert_set_ok(f, "agent-listen", "127.0.0.1:12346");
+	assert_string_equal(addr_str(&f->c.agent_listen, buf), "127.0.0.1:12346");
+	assert_set_ok(f, "agent-listen", "off");
+	assert_int_equal(f->c.agent_listen.len, 0);
+	assert_set_fails(f, "agent-listen", "localhost:1", -EINVAL);
+
+	assert_set_ok(f, "admin-state", "drain");
+	assert_int_equal(f->c.admin_state, TCPACK_ADMIN_DRAIN);
+	assert_set_ok(f, "admin-state", "maint");
+	assert_int_equal(f->c.admin_state, TCPACK_ADMIN_MAINT);
+	assert_set_ok(f, "admin-state", "ready");
+	assert_int_equal(f->c.admin_state, TCPACK_ADMIN_READY);
+	assert_set_fails(f, "admin-state", "down", -EINVAL);
+	assert_non_null(strstr(f->err, "ready, drain or maint"));
+
+	assert_set_ok(f, "drain-grace", "0");
+	assert_int_equal(f->c.drain_grace_ms, 0);
+	assert_set_ok(f, "drain-grace", "1500ms");
+	assert_int_equal(f->c.drain_grace_ms, 1500);
+	assert_set_fails(f, "drain-grace", "2h", -E2BIG);
+}
+
 /* ---- tcpack_config_set: errors ---- */
 
 static void test_set_unknown_key(void **state)
@@ -1318,6 +1379,8 @@ int main(void)
 		T(test_set_log_level_names_and_numbers),
 		T(test_set_listen_appends_ipv4_and_ipv6),
 		T(test_set_listen_repeatable_up_to_max),
+		T(test_set_listen_with_proxy_protocol),
+		T(test_set_agent_listen_and_admin_state),
 		T(test_set_unknown_key),
 		T(test_set_mode_rejects_unknown_mode),
 		T(test_set_rejects_bad_numbers),

@@ -3,6 +3,7 @@
  * The connection state machine, driven the way an engine drives it but
  * without one: bytes in, owed bytes out, phases.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -62,6 +63,89 @@ static size_t drain_all(struct tcpack_conn *c, char *out, size_t cap, size_t pie
 		total += n;
 		tcpack_conn_sent(c, n);
 	}
+}
+
+/* A PROXY v2 header for TCP over IPv4 from 192.0.2.7:4242 to 192.0.2.1:80. */
+static const uint8_t proxy_v2[] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+	0x21, 0x11, 0x00, 0x0c, 192, 0, 2, 7, 192, 0, 2, 1, 0x10, 0x92, 0x00, 0x50,
+};
+
+static void proxy_header_then_message_in_any_pieces(void **state)
+{
+	uint8_t in[sizeof(proxy_v2) + 5];
+
+	memcpy(in, proxy_v2, sizeof(proxy_v2));
+	memcpy(in + sizeof(proxy_v2), "hello", 5);
+	for (size_t split = 0; split <= sizeof(in); split++) {
+		struct conn_fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
+		const struct sockaddr_in *peer;
+		char out[16];
+
+		assert_int_equal(tcpack_conn_expect_proxy(&f->conn, TCPACK_PROXY_V2), 0);
+		/* The header's own deadline: message-timeout from the accept. */
+		assert_int_equal(tcpack_conn_deadline(&f->conn), f->now + f->cfg.message_timeout_ms);
+		assert_false(tcpack_conn_input_lent(&f->conn, 1));
+		tcpack_conn_input(&f->conn, in, split);
+		tcpack_conn_input(&f->conn, in + split, sizeof(in) - split);
+		assert_int_equal(f->conn.phase, TCPACK_CONN_FINISHING);
+		assert_int_equal(drain_all(&f->conn, out, sizeof(out), 16), 4);
+		/* The header is no client data; the client is the header's. */
+		assert_int_equal(f->stats.bytes_in, 5);
+		assert_int_equal(f->stats.messages, 1);
+		assert_false(f->conn.check);
+		peer = (const struct sockaddr_in *)tcpack_conn_peer(&f->conn);
+		assert_non_null(peer);
+		assert_int_equal(peer->sin_family, AF_INET);
+		assert_int_equal(ntohl(peer->sin_addr.s_addr), 0xc0000207);
+		assert_int_equal(ntohs(peer->sin_port), 4242);
+		teardown_fixture(f);
+	}
+}
+
+static void proxy_header_invalid_or_late_closes_unanswered(void **state)
+{
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
+	const uint8_t *p;
+
+	assert_int_equal(tcpack_conn_expect_proxy(&f->conn, TCPACK_PROXY_V2), 0);
+	feed(&f->conn, "GET / HTTP/1.0\r\n\r\n");
+	assert_int_equal(f->conn.phase, TCPACK_CONN_DONE);
+	assert_int_equal(tcpack_conn_output(&f->conn, &p), 0);
+	assert_int_equal(f->stats.errors, 1);
+	assert_int_equal(f->stats.messages, 0);
+	teardown_fixture(f);
+
+	f = setup_mode(TCPACK_MODE_LINE);
+	assert_int_equal(tcpack_conn_expect_proxy(&f->conn, TCPACK_PROXY_V2), 0);
+	tcpack_conn_input(&f->conn, proxy_v2, 10);
+	f->now += f->cfg.message_timeout_ms;
+	assert_true(tcpack_conn_timeout(&f->conn));
+	assert_int_equal(f->conn.phase, TCPACK_CONN_DONE);
+	assert_int_equal(tcpack_conn_output(&f->conn, &p), 0);
+	teardown_fixture(f);
+}
+
+static void proxy_v2_local_is_a_check_that_keeps_its_own_peer(void **state)
+{
+	static const uint8_t local[] = {
+		0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+		0x20, 0x00, 0x00, 0x00,
+	};
+	struct conn_fixture *f = setup_mode(TCPACK_MODE_ONESHOT);
+
+	assert_int_equal(tcpack_conn_expect_proxy(&f->conn, TCPACK_PROXY_ANY), 0);
+	tcpack_conn_input(&f->conn, local, sizeof(local));
+	assert_true(f->conn.check);
+	assert_int_equal(f->conn.phase, TCPACK_CONN_OPEN);
+	assert_null(tcpack_conn_via(&f->conn));
+	/* The check's deadline is the idle one again, no longer the header's. */
+	assert_int_equal(tcpack_conn_deadline(&f->conn), f->now + f->cfg.idle_timeout_ms);
+	/* Checks end with a reset: no error of anyone's. */
+	tcpack_conn_error(&f->conn, -ECONNRESET, "receive");
+	assert_int_equal(f->stats.errors, 0);
+	assert_int_equal(f->conn.phase, TCPACK_CONN_DONE);
+	teardown_fixture(f);
 }
 
 static void oneshot_replies_once_then_finishes(void **state)
@@ -643,6 +727,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(oneshot_replies_once_then_finishes),
+		cmocka_unit_test(proxy_header_then_message_in_any_pieces),
+		cmocka_unit_test(proxy_header_invalid_or_late_closes_unanswered),
+		cmocka_unit_test(proxy_v2_local_is_a_check_that_keeps_its_own_peer),
 		cmocka_unit_test(oneshot_eof_without_data_sends_nothing),
 		cmocka_unit_test(oneshot_sends_and_closes_in_one_step_when_nothing_is_unread),
 		cmocka_unit_test(send_close_only_for_a_small_reply_with_nothing_after),

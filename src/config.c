@@ -129,7 +129,13 @@ static const struct key keys[] = {
 	  "ADDR:PORT or [ADDR6]:PORT, repeatable (default 127.0.0.1:12345),\n"
 	  "                           then optionally ' proxy-protocol=off|v1|v2|any';\n"
 	  "                           ignored when systemd passes sockets" },
-	{ "agent-listen", T_AGENT, 0, 0, 0, 0, false,
+	{ "metrics-listen", T_AGENT, 0, 0, OFF(metrics_listen), 0, false,
+	  "ADDR:PORT serving Prometheus metrics on GET /metrics, or off\n"
+	  "                           (default off); ignored when systemd passes sockets" },
+	{ "check-log-interval", T_TIME, 0, 86400000, OFF(check_log_interval_ms), 0, false,
+	  "log one summary line of health checks seen this often, 0 = never\n"
+	  "                           (default 60s; each one is logged at debug level)" },
+	{ "agent-listen", T_AGENT, 0, 0, OFF(agent_listen), 0, false,
 	  "ADDR:PORT answering HAProxy's agent check, or off (default off);\n"
 	  "                           ignored when systemd passes sockets" },
 	{ "admin-state", T_ADMIN, 0, 0, OFF(admin_state), 0, false,
@@ -185,6 +191,7 @@ void tcpack_config_init(struct tcpack_config *c)
 	c->message_timeout_ms = 30000;
 	c->shutdown_timeout_ms = 5000;
 	c->drain_grace_ms = 5000;
+	c->check_log_interval_ms = 60000;
 	c->max_pending = 256 * 1024;
 	c->buffer_count = 1024;
 	c->buffer_size = 4096;
@@ -320,7 +327,7 @@ static int set_key(struct tcpack_config *c, const struct key *k, const char *val
 		if (strcmp(value, "off") != 0 && tcpack_addr_parse(value, &a) < 0)
 			return fail(err, "invalid address '%s' (expected A.B.C.D:PORT, [IPV6]:PORT or off)",
 				    value);
-		c->agent_listen = a;
+		*(struct tcpack_addr *)(base + k->offset) = a;
 		return 0;
 	}
 
@@ -451,12 +458,14 @@ unsigned int tcpack_config_keep_fixed(struct tcpack_config *next, const struct t
 	if (next->n_listen != cur->n_listen ||
 	    memcmp(next->listen, cur->listen, sizeof(cur->listen[0]) * cur->n_listen) != 0 ||
 	    memcmp(next->listen_proxy, cur->listen_proxy, sizeof(cur->listen_proxy[0]) * cur->n_listen) != 0 ||
-	    memcmp(&next->agent_listen, &cur->agent_listen, sizeof(cur->agent_listen)) != 0) {
+	    memcmp(&next->agent_listen, &cur->agent_listen, sizeof(cur->agent_listen)) != 0 ||
+	    memcmp(&next->metrics_listen, &cur->metrics_listen, sizeof(cur->metrics_listen)) != 0) {
 		memcpy(next->listen, cur->listen, sizeof(cur->listen));
 		memcpy(next->listen_proxy, cur->listen_proxy, sizeof(cur->listen_proxy));
 		next->n_listen = cur->n_listen;
 		next->agent_listen = cur->agent_listen;
-		tcpack_logf(LOG_NOTICE, "reload: listen/agent-listen changed; it takes effect on restart");
+		next->metrics_listen = cur->metrics_listen;
+		tcpack_logf(LOG_NOTICE, "reload: listen/agent-listen/metrics-listen changed; it takes effect on restart");
 		kept++;
 	}
 	if (next->buffer_count != cur->buffer_count || next->buffer_size != cur->buffer_size) {

@@ -77,6 +77,20 @@ struct tcpack_conn_proxy {
 	bool done;			/* the header was complete */
 };
 
+/* Why the connection ends, once: the first reason decided is the one counted. */
+static void reason(struct tcpack_conn *c, enum tcpack_close_reason r)
+{
+	if (!c->close_reason)
+		c->close_reason = (uint8_t)(r + 1);
+}
+
+/* The connection ends now, for @r. */
+static void end(struct tcpack_conn *c, enum tcpack_close_reason r)
+{
+	reason(c, r);
+	c->phase = TCPACK_CONN_DONE;
+}
+
 const struct sockaddr *tcpack_conn_peer(struct tcpack_conn *c)
 {
 	if (!c->peer_known && c->fd >= 0) {
@@ -173,8 +187,8 @@ void tcpack_conn_init(struct tcpack_conn *c, int fd, const struct tcpack_config 
 	c->stats = stats;
 	c->fd = fd;
 	c->phase = TCPACK_CONN_OPEN;
-	stats->conns_now++;
-	stats->conns_total++;
+	tcpack_stat_add(&stats->conns_now, 1);
+	tcpack_stat_add(&stats->conns_total, 1);
 }
 
 int tcpack_conn_expect_proxy(struct tcpack_conn *c, enum tcpack_proxy_mode mode)
@@ -204,15 +218,16 @@ static size_t proxy_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 	if (n == -EAGAIN)
 		return len;
 	if (n < 0) {
-		c->stats->errors++;
+		tcpack_stat_add(&c->stats->errors[TCPACK_ERR_PROXY], 1);
 		log_conn(c, LOG_NOTICE, "invalid PROXY protocol header (%s), closing", p->why);
-		c->phase = TCPACK_CONN_DONE;
+		end(c, TCPACK_CLOSE_ERROR);
 		return len;
 	}
 	c->px->done = true;
 	c->msg_start_ms = 0;
 	if (p->local) {
 		c->check = true;
+		c->check_kind = TCPACK_CHECK_PROXY_LOCAL;
 	} else {
 		memcpy(&c->peer, &p->src, sizeof(c->peer));
 		c->peer_known = true;
@@ -253,6 +268,9 @@ void tcpack_conn_closing(struct tcpack_conn *c)
 			 (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
 			 (unsigned long long)c->messages, held);
 	}
+	tcpack_stat_add(&c->stats->closed[c->close_reason ? c->close_reason - 1 : TCPACK_CLOSE_DONE], 1);
+	if (c->check_kind)
+		tcpack_stat_add(&c->stats->checks[c->check_kind], 1);
 	c->fd = -1;
 	c->phase = TCPACK_CONN_CLOSED;
 }
@@ -309,7 +327,7 @@ void tcpack_conn_deinit(struct tcpack_conn *c)
 {
 	if (!c->stats)
 		return;
-	c->stats->conns_now--;
+	tcpack_stat_sub(&c->stats->conns_now, 1);
 	c->stats = NULL;
 	buf_free(&c->partial);
 	buf_free(&c->stash);
@@ -368,6 +386,16 @@ static void finish(struct tcpack_conn *c)
 {
 	if (c->phase == TCPACK_CONN_OPEN)
 		c->phase = TCPACK_CONN_FINISHING;
+	reason(c, TCPACK_CLOSE_DONE);
+}
+
+/* A message of @len bytes came: counted, measured, answered. */
+static void count_message(struct tcpack_conn *c, size_t len)
+{
+	c->messages++;
+	tcpack_stat_add(&c->stats->messages[c->cfg->mode], 1);
+	tcpack_stat_add(&c->stats->replies[c->cfg->mode], 1);
+	tcpack_stats_observe_size(c->stats, len);
 }
 
 static void oneshot_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
@@ -375,8 +403,7 @@ static void oneshot_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 	size_t msg = len < c->cfg->max_message ? len : c->cfg->max_message;
 
 	c->got_message = true;
-	c->messages++;
-	c->stats->messages++;
+	count_message(c, msg);
 	log_data(c, LOG_INFO, buf, msg, msg, "received %zu bytes%s", msg,
 		 msg < len ? " (more discarded)" : "");
 	reply(c, c->cfg->reply, c->cfg->reply_len);
@@ -397,8 +424,7 @@ static void keep_partial(struct tcpack_conn *c, const uint8_t *buf, size_t len)
 static void line_message(struct tcpack_conn *c, const uint8_t *tail, size_t tail_len,
 			 size_t msg_len)
 {
-	c->messages++;
-	c->stats->messages++;
+	count_message(c, msg_len);
 	if (tcpack_log_enabled(LOG_DEBUG)) {
 		/* The message is partial + tail (minus its ending). */
 		if (c->partial.len) {
@@ -449,7 +475,9 @@ static size_t line_input(struct tcpack_conn *c, const uint8_t *buf, size_t len, 
 			return 0;
 		}
 		if (n == -EMSGSIZE) {
-			c->stats->errors++;
+			tcpack_stat_add(&c->stats->errors[TCPACK_ERR_TOO_LONG], 1);
+			tcpack_stat_add(&c->stats->replies[c->cfg->mode], 1);
+			reason(c, TCPACK_CLOSE_LIMIT);
 			log_conn(c, LOG_NOTICE, "line too long (over %zu bytes), closing",
 				 c->cfg->max_message);
 			buf_free(&c->partial);
@@ -479,15 +507,27 @@ static void line_drained(struct tcpack_conn *c)
 static void count_in(struct tcpack_conn *c, size_t len)
 {
 	c->bytes_in += len;
-	c->stats->bytes_in += len;
+	tcpack_stat_add(&c->stats->bytes_in[c->cfg->mode], len);
 	c->active_ms = *c->clock;
+	if (!c->xchg_start_us && c->clock_us)
+		c->xchg_start_us = *c->clock_us ?: 1;
 }
 
 static void count_out(struct tcpack_conn *c, size_t n)
 {
 	c->active_ms = *c->clock;
 	c->bytes_out += n;
-	c->stats->bytes_out += n;
+	tcpack_stat_add(&c->stats->bytes_out[c->cfg->mode], n);
+}
+
+/* Everything owed is sent: the exchange under way, if any, took this long. */
+static void exchange_done(struct tcpack_conn *c)
+{
+	if (!c->xchg_start_us || !c->clock_us)
+		return;
+	tcpack_stats_observe_xchg(c->stats, *c->clock_us > c->xchg_start_us ?
+						*c->clock_us - c->xchg_start_us : 0);
+	c->xchg_start_us = 0;
 }
 
 void tcpack_conn_input(struct tcpack_conn *c, const uint8_t *buf, size_t len)
@@ -560,17 +600,25 @@ void tcpack_conn_lent_sent(struct tcpack_conn *c, const uint8_t *data, size_t n)
 	 */
 	if (rest && buf_append(&c->tx, data + n, rest, out_max(c)) < 0)
 		tcpack_conn_error(c, -ENOMEM, "keep echo output");
+	else if (!tcpack_conn_pending(c))
+		exchange_done(c);
 }
 
 void tcpack_conn_eof(struct tcpack_conn *c)
 {
 	switch (c->phase) {
 	case TCPACK_CONN_OPEN:
-		if (awaits_proxy(c) && c->px->parser.seen)
+		reason(c, TCPACK_CLOSE_PEER);
+		if (awaits_proxy(c) && c->px->parser.seen) {
 			log_conn(c, LOG_NOTICE, "closed in the middle of its PROXY protocol header");
-		else if (c->cfg->mode == TCPACK_MODE_ONESHOT && !c->got_message)
-			log_data(c, c->check ? LOG_DEBUG : LOG_INFO, NULL, 0, 0, "%s without sending data",
+		} else if (!c->bytes_in) {
+			/* A balancer's check, most likely: counted, not logged at info. */
+			if (!c->check_kind)
+				c->check_kind = TCPACK_CHECK_SILENT;
+			tcpack_conn_peer(c);	/* the summary line names where checks come from */
+			log_conn(c, LOG_DEBUG, "%s without sending data",
 				 c->check ? "health check closed" : "closed");
+		}
 		/* Input held back still gets its replies; an unfinished line does not. */
 		if (buf_used(&c->stash)) {
 			c->phase = TCPACK_CONN_PEER_DONE;
@@ -599,16 +647,22 @@ void tcpack_conn_error(struct tcpack_conn *c, int err, const char *op)
 {
 	if (c->phase == TCPACK_CONN_DONE || c->phase == TCPACK_CONN_CLOSED)
 		return;
-	/* A reset while lingering is the peer closing its way. */
-	if (c->check && !c->bytes_in && (err == -ECONNRESET || err == -EPIPE)) {
-		/* How balancers end their checks: no error of anyone's. */
-		log_conn(c, LOG_DEBUG, "health check ended: %s failed: %s", op, strerror(-err));
+	bool reset = err == -ECONNRESET || err == -EPIPE;
+
+	if (reset && !c->bytes_in && c->phase == TCPACK_CONN_OPEN && !(awaits_proxy(c) && c->px->parser.seen)) {
+		/* How balancers end their checks (no data, then a reset): no error of anyone's. */
+		if (!c->check_kind)
+			c->check_kind = TCPACK_CHECK_RESET;
+		tcpack_conn_peer(c);
+		log_conn(c, LOG_DEBUG, "%s without sending data: %s failed: %s",
+			 c->check ? "health check ended" : "reset", op, strerror(-err));
 	} else if (c->phase != TCPACK_CONN_LINGER) {
-		c->stats->errors++;
-		log_conn(c, err == -ECONNRESET || err == -EPIPE ? LOG_INFO : LOG_NOTICE,
-			 "%s failed: %s", op, strerror(-err));
+		/* A reset while lingering is the peer closing its way. */
+		tcpack_stat_add(&c->stats->errors[err == -ENOMEM ? TCPACK_ERR_MEMORY : reset ? TCPACK_ERR_RESET :
+						  strcmp(op, "send") == 0 ? TCPACK_ERR_SEND : TCPACK_ERR_RECEIVE], 1);
+		log_conn(c, reset ? LOG_INFO : LOG_NOTICE, "%s failed: %s", op, strerror(-err));
 	}
-	c->phase = TCPACK_CONN_DONE;
+	end(c, reset ? TCPACK_CLOSE_RESET : TCPACK_CLOSE_ERROR);
 }
 
 static uint64_t msg_deadline(const struct tcpack_conn *c)
@@ -664,17 +718,20 @@ bool tcpack_conn_timeout(struct tcpack_conn *c)
 		return true;
 	}
 	if (msg && now >= msg && awaits_proxy(c)) {
-		c->stats->errors++;
+		tcpack_stat_add(&c->stats->errors[TCPACK_ERR_PROXY], 1);
+		reason(c, TCPACK_CLOSE_MESSAGE);
 		log_conn(c, LOG_NOTICE, "no complete PROXY protocol header within %llu ms, closing",
 			 (unsigned long long)c->cfg->message_timeout_ms);
 	} else if (msg && now >= msg) {
-		c->stats->errors++;
+		tcpack_stat_add(&c->stats->errors[TCPACK_ERR_TIMEOUT], 1);
+		reason(c, TCPACK_CLOSE_MESSAGE);
 		log_data(c, LOG_NOTICE, c->partial.data, c->partial.len, tcpack_line_pending(&c->line),
 			 "message not complete %llu ms after its first byte (%zu bytes so far), closing",
 			 (unsigned long long)c->cfg->message_timeout_ms,
 			 tcpack_line_pending(&c->line));
 	} else if (idle && now >= idle) {
-		c->stats->errors++;
+		tcpack_stat_add(&c->stats->errors[TCPACK_ERR_TIMEOUT], 1);
+		reason(c, TCPACK_CLOSE_IDLE);
 		log_conn(c, LOG_INFO, "idle for %llu ms, closing",
 			 (unsigned long long)c->cfg->idle_timeout_ms);
 	} else {
@@ -709,7 +766,7 @@ void tcpack_conn_drain(struct tcpack_conn *c)
 void tcpack_conn_abort(struct tcpack_conn *c)
 {
 	if (c->phase != TCPACK_CONN_CLOSED)
-		c->phase = TCPACK_CONN_DONE;
+		end(c, TCPACK_CLOSE_DRAIN);
 }
 
 size_t tcpack_conn_pending(const struct tcpack_conn *c)
@@ -740,6 +797,8 @@ void tcpack_conn_sent(struct tcpack_conn *c, size_t n)
 	c->tx.off = c->tx.len = 0;
 	if (c->tx.cap > BUF_KEEP)
 		buf_free(&c->tx);	/* give back what a burst needed */
+	if (!tcpack_conn_pending(c))
+		exchange_done(c);
 
 	/* Drained below the limit: go on with what was held back, in place. */
 	if (buf_used(&c->stash) && tcpack_conn_pending(c) < c->cfg->max_pending &&
@@ -777,12 +836,13 @@ void tcpack_conn_send_closing(struct tcpack_conn *c, size_t n)
 {
 	count_out(c, n);
 	c->tx.off += n;		/* sent, and kept in place for the send to read */
+	exchange_done(c);
 	tcpack_conn_closing(c);
 }
 
 void tcpack_conn_send_close_failed(struct tcpack_conn *c, int err)
 {
-	c->stats->errors++;
+	tcpack_stat_add(&c->stats->errors[TCPACK_ERR_SEND], 1);
 	log_conn(c, err == -ECONNRESET || err == -EPIPE ? LOG_INFO : LOG_NOTICE,
 		 "send failed: %s", strerror(-err));
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tcpack/log.h"
+#include "tcpack/metrics.h"
 #include "tcpack/worker.h"
 
 #define MAX_EVENTS	256
@@ -120,7 +121,7 @@ static void handle_accept(struct ep *e, unsigned int i)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
 			tcpack_log_event(LOG_ERR, NULL, "accept failed: %s; retrying in 1s",
 					 strerror(errno));
-			e->w->stats.errors++;
+			tcpack_stat_add(&e->w->stats.errors[TCPACK_ERR_ACCEPT], 1);
 			e->w->accept_retry_ms = e->w->now_ms + 1000;
 		} else if (errno == EINTR || errno == ECONNABORTED) {
 			continue;
@@ -324,7 +325,9 @@ static int ep_run(void *engine)
 			tcpack_logf(LOG_ERR, "worker %u: epoll_wait failed: %s", w->id, strerror(errno));
 			return -errno;
 		}
-		w->now_ms = tcpack_worker_now_ms();
+		tcpack_worker_clock(w);
+		tcpack_stat_add(&w->stats.waits, 1);
+		tcpack_stat_add(&w->stats.completions, n > 0 ? (uint64_t)n : 0);
 		/* Control first: a drain stops accepts in this very wake-up. */
 		for (int i = 0; i < n; i++)
 			if (ep_kind(evs[i].data.u64) == EP_CONTROL)
@@ -379,6 +382,8 @@ static int ep_setup(struct tcpack_worker *w, void **ret, char *err)
 		if (e->inq && setsockopt(e->listeners->fds[i], IPPROTO_TCP, TCP_INQ, &one, sizeof(one)) < 0)
 			e->inq = false;
 	}
+	if (e->inq)
+		atomic_fetch_or(&w->shared->features, TCPACK_FEATURE_UNREAD);
 	tcpack_logf(LOG_DEBUG, "epoll: receives %s whether bytes are left unread: a oneshot reply %s (worker %u)",
 		    e->inq ? "report (TCP_INQ)" : "do not report",
 		    e->inq ? "is sent and closed at once" : "is sent, then the socket asked (SIOCINQ) before the close",

@@ -27,13 +27,15 @@ static int fd_role(struct tcpack_listeners *l, int fd, const char *name, char *e
 {
 	int mode = TCPACK_PROXY_OFF;
 
-	if (name && strcmp(name, TCPACK_FDNAME_AGENT) == 0) {
-		if (l->has_agent) {
+	bool agent = name && strcmp(name, TCPACK_FDNAME_AGENT) == 0;
+
+	if (agent || (name && strcmp(name, TCPACK_FDNAME_METRICS) == 0)) {
+		if (agent ? l->has_agent : l->has_metrics) {
 			snprintf(err, TCPACK_ERR_MAX, "systemd passed two sockets named '%s'", name);
 			return -EEXIST;
 		}
-		l->agent_fd = fd;
-		l->has_agent = true;
+		*(agent ? &l->agent_fd : &l->metrics_fd) = fd;
+		*(agent ? &l->has_agent : &l->has_metrics) = true;
 		return 0;
 	}
 	if (name && strncmp(name, TCPACK_FDNAME_PROXY_PREFIX, strlen(TCPACK_FDNAME_PROXY_PREFIX)) == 0) {
@@ -75,8 +77,8 @@ static int from_systemd(struct tcpack_listeners *l, int n, char **names, char *e
 			return r;
 	}
 	if (l->n == 0) {
-		snprintf(err, TCPACK_ERR_MAX, "systemd passed no socket for clients (only '%s')",
-			 TCPACK_FDNAME_AGENT);
+		snprintf(err, TCPACK_ERR_MAX, "systemd passed no socket for clients (only '%s' or '%s')",
+			 TCPACK_FDNAME_AGENT, TCPACK_FDNAME_METRICS);
 		return -EINVAL;
 	}
 	return 0;
@@ -138,10 +140,17 @@ int tcpack_listen_open(struct tcpack_listeners *l, const struct tcpack_config *c
 	}
 	if (c->agent_listen.len) {
 		r = bind_one(&c->agent_listen, err);
-		if (r >= 0) {
-			l->agent_fd = r;
-			l->has_agent = true;
-		}
+		if (r < 0)
+			goto out;
+		l->agent_fd = r;
+		l->has_agent = true;
+	}
+	if (c->metrics_listen.len) {
+		r = bind_one(&c->metrics_listen, err);
+		if (r < 0)
+			goto out;
+		l->metrics_fd = r;
+		l->has_metrics = true;
 	}
 out:
 	if (r < 0)
@@ -157,5 +166,7 @@ void tcpack_listen_close(struct tcpack_listeners *l)
 	l->n = 0;
 	if (l->has_agent)
 		close(l->agent_fd);
-	l->has_agent = false;
+	if (l->has_metrics)
+		close(l->metrics_fd);
+	l->has_agent = l->has_metrics = false;
 }

@@ -30,6 +30,7 @@ static struct {
 	_Atomic uint64_t window;	/* CLOCK_MONOTONIC_COARSE seconds */
 	_Atomic unsigned int in_window;
 	_Atomic unsigned long long suppressed;
+	_Atomic uint64_t suppressed_total;	/* never reset: the metric */
 } L = { .max_level = LOG_INFO };
 
 static const char *const level_names[] = {
@@ -208,7 +209,13 @@ static bool admit(void)
 	if (atomic_fetch_add(&L.in_window, 1) < L.rate_limit)
 		return true;
 	atomic_fetch_add(&L.suppressed, 1);
+	atomic_fetch_add_explicit(&L.suppressed_total, 1, memory_order_relaxed);
 	return false;
+}
+
+uint64_t tcpack_log_suppressed_total(void)
+{
+	return atomic_load_explicit(&L.suppressed_total, memory_order_relaxed);
 }
 
 void tcpack_log_event(int level, const struct tcpack_log_fields *f, const char *fmt, ...)

@@ -34,6 +34,7 @@
 #include "tcpack/bufring.h"
 #include "tcpack/conn.h"
 #include "tcpack/log.h"
+#include "tcpack/metrics.h"
 #include "tcpack/loop.h"
 #include "tcpack/worker.h"
 
@@ -81,6 +82,7 @@ struct loop_conn {
 struct tcpack_loop {
 	struct io_uring ring;
 	bool ring_ok;
+	unsigned int overflowed;	/* completions the kernel could not post, as last counted */
 	struct tcpack_worker *w;
 	const struct tcpack_listeners *listeners;
 	struct loop_conn *lc;		/* one per slot of w->conns */
@@ -552,6 +554,7 @@ static void arm_recv(struct tcpack_loop *l, struct tcpack_conn *c)
 	bool message = c->cfg->mode == TCPACK_MODE_ONESHOT && c->phase == TCPACK_CONN_OPEN;
 	bool bundle = l->bundle && (l->recv_limit || message);
 
+	tcpack_stat_add(&l->w->stats.rearms, 1);
 	if (limit > c->cfg->max_pending)
 		limit = c->cfg->max_pending;
 	/*
@@ -880,7 +883,7 @@ static void handle_accept(struct tcpack_loop *l, struct io_uring_cqe *cqe, struc
 		if (l->w->now_ms >= l->w->accept_retry_ms)
 			tcpack_log_event(LOG_ERR, NULL, "accept failed: %s; retrying in 1s",
 					 strerror(-cqe->res));
-		l->w->stats.errors++;
+		tcpack_stat_add(&l->w->stats.errors[TCPACK_ERR_ACCEPT], 1);
 		l->w->accept_retry_ms = l->w->now_ms + 1000;
 	} else if (cqe->res == -EINVAL && l->accept_poll_first) {
 		l->accept_poll_first = false;	/* before 6.10: retried without */
@@ -957,7 +960,9 @@ static void handle_recv(struct tcpack_loop *l, struct io_uring_cqe *cqe, struct 
 				tcpack_logf(LOG_WARNING, "worker %u: receive bundles refused; receiving one buffer per completion",
 					    l->w->id);
 			l->bundle = false;
-		} else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
+		} else if (cqe->res == -ENOBUFS) {
+			tcpack_stat_add(&l->w->stats.enobufs, 1);
+		} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
 			tcpack_conn_error(c, cqe->res, "receive");
 		}
 		tcpack_worker_mark_dirty(l->w, c);
@@ -1124,7 +1129,7 @@ static int loop_run(void *engine)
 	tcpack_worker_set_state(w, TCPACK_WORKER_SERVING);
 
 	while (!w->done) {
-		unsigned int n = 0;
+		unsigned int n = 0, overflowed;
 		unsigned int head;
 
 		r = submit_and_wait(l);
@@ -1132,12 +1137,19 @@ static int loop_run(void *engine)
 			tcpack_logf(LOG_ERR, "worker %u: io_uring wait failed: %s", w->id, strerror(-r));
 			return r;
 		}
-		w->now_ms = tcpack_worker_now_ms();
+		tcpack_worker_clock(w);
 		io_uring_for_each_cqe(&l->ring, head, cqe) {
 			handle_cqe(l, cqe);
 			n++;
 		}
 		io_uring_cq_advance(&l->ring, n);
+		tcpack_stat_add(&w->stats.waits, 1);
+		tcpack_stat_add(&w->stats.completions, n);
+		overflowed = IO_URING_READ_ONCE(*l->ring.cq.koverflow);
+		if (overflowed != l->overflowed) {
+			tcpack_stat_add(&w->stats.cq_overflows, overflowed - l->overflowed);
+			l->overflowed = overflowed;
+		}
 
 		/* Buffers back before any receive is re-armed. */
 		if (l->bufs_returned) {
@@ -1198,6 +1210,10 @@ static int loop_setup(struct tcpack_worker *w, void **ret, char *err)
 		goto fail;
 	setup_recv_limit(l);
 	setup_says_unread(l);
+	atomic_fetch_or(&w->shared->features, TCPACK_FEATURE_MULTISHOT_ACCEPT |
+			(l->recv_limit ? TCPACK_FEATURE_RECV_LIMIT : 0u) |
+			(l->bundle ? TCPACK_FEATURE_BUNDLE : 0u) |
+			(l->says_unread ? TCPACK_FEATURE_UNREAD : 0u));
 	l->drain_max = backlogs(l->listeners);
 	atomic_store_explicit(&ring_fds[w->id], l->ring.ring_fd + 1, memory_order_release);
 	*ret = l;

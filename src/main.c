@@ -67,11 +67,16 @@ static void log_listeners(const struct tcpack_listeners *l, const struct tcpack_
 	}
 	if (l->has_agent)
 		log_listener(l->agent_fd, " (agent check)", l->from_systemd);
+	if (l->has_metrics)
+		log_listener(l->metrics_fd, " (metrics)", l->from_systemd);
 	if (l->from_systemd && c->listen_set_by_args)
 		tcpack_logf(LOG_NOTICE, "--listen ignored: systemd passed the listening sockets");
 	if (l->from_systemd && c->agent_listen.len)
 		tcpack_logf(LOG_NOTICE, "agent-listen ignored: systemd passed the listening sockets (name one FileDescriptorName=%s)",
 			    TCPACK_FDNAME_AGENT);
+	if (l->from_systemd && c->metrics_listen.len)
+		tcpack_logf(LOG_NOTICE, "metrics-listen ignored: systemd passed the listening sockets (name one FileDescriptorName=%s)",
+			    TCPACK_FDNAME_METRICS);
 }
 
 struct args {

@@ -23,6 +23,8 @@
 #include "tcpack/addr.h"
 #include "tcpack/agent.h"
 #include "tcpack/log.h"
+#include "tcpack/metrics.h"
+#include "tcpack/scrape.h"
 #include "tcpack/server.h"
 #include "tcpack/worker.h"
 
@@ -75,13 +77,21 @@ struct server {
 
 	int sigfd, tfd;
 	int agent_fd;				/* -1: no agent listener */
+	uint64_t agent_checks;			/* answered */
+	struct tcpack_check_sources agent_sources;	/* since the last summary */
+	uint64_t checks_logged_ms;		/* the last summary line */
+	struct tcpack_scrape *scrape;		/* the metrics listener, or NULL */
+	const char *engine_reason;
+	double start_time;
 	struct agent_conn agents[AGENT_OPEN_MAX];
 	unsigned int n_agents;
 	enum tcpack_admin_state admin_said;	/* as last logged */
 	bool grace;				/* stopping: the agent says drain, serving goes on */
 	uint64_t grace_end_ms, drain_told_ms;	/* drain_told_ms: 0 until the agent said drain */
 	uint64_t now_ms, last_status_ms, deadline_ms;
-	struct tcpack_stats last_status;
+	struct status {
+		uint64_t conns_now, conns_total, messages, bytes_in, bytes_out, errors;
+	} last_status;
 	uint64_t watchdog_usec;
 	size_t trimmed_free;		/* free heap bytes at the last trim */
 	bool stopping, forced;
@@ -131,21 +141,34 @@ static void command_all(struct server *s, unsigned int cmd)
 	}
 }
 
+/* Every worker's counters, summed: read live, without a lock. */
 static void sum_stats(struct server *s, struct tcpack_stats *sum)
 {
-	uint64_t *v = (uint64_t *)sum;
-
 	memset(sum, 0, sizeof(*sum));
 	for (unsigned int i = 0; i < s->n; i++)
-		for (unsigned int k = 0; k < 6; k++)
-			v[k] += atomic_load_explicit(&s->shared.ctls[i].snap[k], memory_order_relaxed);
+		tcpack_stats_add_all(sum, &s->threads[i].w.stats);
 }
 
-static void notify_status(struct server *s)
+static void get_status(struct server *s, struct status *ret)
 {
 	struct tcpack_stats st;
 
 	sum_stats(s, &st);
+	*ret = (struct status){
+		.conns_now = tcpack_stat_get(&st.conns_now),
+		.conns_total = tcpack_stat_get(&st.conns_total),
+		.messages = tcpack_stat_sum(st.messages, TCPACK_MODES),
+		.bytes_in = tcpack_stat_sum(st.bytes_in, TCPACK_MODES),
+		.bytes_out = tcpack_stat_sum(st.bytes_out, TCPACK_MODES),
+		.errors = tcpack_stat_sum(st.errors, TCPACK_ERR_KIND_MAX),
+	};
+}
+
+static void notify_status(struct server *s)
+{
+	struct status st;
+
+	get_status(s, &st);
 	s->last_status = st;
 	s->last_status_ms = s->now_ms;
 	sd_notifyf(0, "STATUS=%s%" PRIu64 " connections (%" PRIu64 " total), %" PRIu64
@@ -221,6 +244,8 @@ static void agent_accept(struct server *s)
 			s->drain_told_ms = 0;	/* the balancer heard otherwise since */
 		else if (!s->drain_told_ms)
 			s->drain_told_ms = s->now_ms ?: 1;
+		s->agent_checks++;
+		tcpack_check_sources_add(&s->agent_sources, (struct sockaddr *)&ss, TCPACK_CHECK_AGENT, 1);
 		if (tcpack_log_enabled(LOG_DEBUG))
 			tcpack_logf(LOG_DEBUG, "agent check from %s: %.*s",
 				    tcpack_addr_format((struct sockaddr *)&ss, addr), (int)len - 1, reply);
@@ -240,6 +265,108 @@ static void agent_read(struct server *s, unsigned int i)
 		;
 	if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || s->now_ms >= s->agents[i].until_ms)
 		agent_close(s, i);
+}
+
+static const char *engine_name(struct server *s)
+{
+	return s->engine == &tcpack_engine_uring ? "io_uring" : "epoll";
+}
+
+/* A scrape: every worker's counters read live and summed, no lock taken. */
+static char *render_metrics(void *userdata, size_t *ret_len)
+{
+	struct server *s = userdata;
+	struct tcpack_stats sum;
+	uint64_t conns[TCPACK_THREADS_MAX];
+	struct tcpack_metrics_view v = {
+		.sum = &sum,
+		.worker_conns = conns,
+		.n_workers = s->n,
+		.version = TCPACK_VERSION,
+		.engine = engine_name(s),
+		.engine_reason = s->engine_reason,
+		.features = atomic_load(&s->shared.features),
+		.max_conns = atomic_load(&s->shared.max_conns),
+		.admin = s->cur.admin_state,
+		.stopping = s->stopping || s->grace,
+		.agent_checks = s->agent_checks,
+		.log_suppressed = tcpack_log_suppressed_total(),
+		.start_time = s->start_time,
+	};
+
+	sum_stats(s, &sum);
+	for (unsigned int i = 0; i < s->n; i++)
+		conns[i] = tcpack_stat_get(&s->threads[i].w.stats.conns_now);
+	return tcpack_metrics_render(&v, ret_len);
+}
+
+static const char *const check_kind_name[TCPACK_CHECK_KIND_MAX] = {
+	[TCPACK_CHECK_SILENT] = "silent", [TCPACK_CHECK_RESET] = "reset",
+	[TCPACK_CHECK_PROXY_LOCAL] = "proxy-local", [TCPACK_CHECK_AGENT] = "agent",
+};
+
+/*
+ * One line for the health checks of the last check-log-interval, by
+ * source: they are counted (metrics), and each is logged at debug level
+ * only, so a balancer checking every second is not most of the log.
+ */
+static void log_checks(struct server *s)
+{
+	struct tcpack_check_sources all = { 0 };
+	char line[1536];
+	size_t len = 0;
+	uint64_t total = 0;
+
+	for (unsigned int i = 0; i < s->n; i++) {
+		struct tcpack_worker_ctl *ctl = &s->shared.ctls[i];
+
+		pthread_mutex_lock(&ctl->checks_lock);
+		for (unsigned int k = 0; k < ctl->checks.len; k++)
+			for (unsigned int kind = 0; kind < TCPACK_CHECK_KIND_MAX; kind++)
+				tcpack_check_sources_add(&all, (struct sockaddr *)&ctl->checks.src[k].addr, kind,
+							 ctl->checks.src[k].n[kind]);
+		all.other += ctl->checks.other;
+		memset(&ctl->checks, 0, sizeof(ctl->checks));
+		pthread_mutex_unlock(&ctl->checks_lock);
+	}
+	for (unsigned int k = 0; k < s->agent_sources.len; k++)
+		tcpack_check_sources_add(&all, (struct sockaddr *)&s->agent_sources.src[k].addr,
+					 TCPACK_CHECK_AGENT, s->agent_sources.src[k].n[TCPACK_CHECK_AGENT]);
+	all.other += s->agent_sources.other;
+	memset(&s->agent_sources, 0, sizeof(s->agent_sources));
+
+	for (unsigned int k = 0; k < all.len; k++) {
+		char addr[TCPACK_ADDR_STRLEN], *colon;
+		const char *sep = " (";
+		uint64_t n = 0;
+
+		for (unsigned int kind = 0; kind < TCPACK_CHECK_KIND_MAX; kind++)
+			n += all.src[k].n[kind];
+		total += n;
+		tcpack_addr_format((struct sockaddr *)&all.src[k].addr, addr);
+		colon = strrchr(addr, ':');	/* the port, zeroed: not shown */
+		if (colon && all.src[k].addr.ss_family != AF_UNSPEC)
+			*colon = '\0';
+		len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0,
+					"%s%s %" PRIu64, k ? "; " : "", addr, n);
+		for (unsigned int kind = 0; kind < TCPACK_CHECK_KIND_MAX; kind++) {
+			if (!all.src[k].n[kind])
+				continue;
+			len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0,
+						"%s%s %" PRIu64, sep, check_kind_name[kind], all.src[k].n[kind]);
+			sep = ", ";
+		}
+		len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0, ")");
+	}
+	if (all.other) {
+		total += all.other;
+		len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0,
+					"%s%" PRIu64 " from other sources", all.len ? "; " : "", all.other);
+	}
+	if (total)
+		tcpack_logf(LOG_INFO, "health checks in the last %" PRIu64 " s: %" PRIu64 ": %s",
+			    (s->now_ms - s->checks_logged_ms + 500) / 1000, total, line);
+	s->checks_logged_ms = s->now_ms;
 }
 
 static unsigned int workers_in(struct server *s, enum tcpack_worker_state state)
@@ -428,29 +555,31 @@ static void trim_memory(struct server *s)
 static void handle_tick(struct server *s)
 {
 	uint64_t expirations;
-	struct tcpack_stats st;
+	struct status st;
 
 	(void)!read(s->tfd, &expirations, sizeof(expirations));
 	if (s->watchdog_usec && workers_alive(s))
 		sd_notify(0, "WATCHDOG=1");
-	sum_stats(s, &st);
+	get_status(s, &st);
 	if (s->now_ms - s->last_status_ms >= STATUS_EVERY_MS &&
 	    memcmp(&st, &s->last_status, sizeof(st)) != 0)
 		notify_status(s);
 	if (s->stopping && s->now_ms >= s->deadline_ms)
 		force(s, "shutdown timeout");
+	if (s->cur.check_log_interval_ms && s->now_ms >= s->checks_logged_ms + s->cur.check_log_interval_ms)
+		log_checks(s);
 	trim_memory(s);
 }
 
 /* Supervise until every worker finished; -errno when one failed. */
 static int supervise(struct server *s, char *err)
 {
-	struct pollfd pfd[4 + AGENT_OPEN_MAX];
+	struct pollfd pfd[4 + AGENT_OPEN_MAX + 1 + TCPACK_SCRAPE_CONNS];
 	bool ready = false;
 	int r;
 
 	for (;;) {
-		unsigned int n_agents = s->n_agents;
+		unsigned int n_agents = s->n_agents, n_scrape = 0;
 		int timeout = -1;
 
 		pfd[0] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
@@ -460,9 +589,11 @@ static int supervise(struct server *s, char *err)
 		pfd[3] = (struct pollfd){ .fd = ready ? s->agent_fd : -1, .events = POLLIN };
 		for (unsigned int i = 0; i < n_agents; i++)
 			pfd[4 + i] = (struct pollfd){ .fd = s->agents[i].fd, .events = POLLIN };
+		if (s->scrape && ready)
+			n_scrape = tcpack_scrape_pollfds(s->scrape, pfd + 4 + n_agents);
 		if (s->grace)
 			timeout = 50;	/* grace_check() needs no tick's precision, but more than 1 s */
-		if (poll(pfd, 4 + n_agents, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, 4 + n_agents + n_scrape, timeout) < 0 && errno != EINTR)
 			return -errno;
 		s->now_ms = tcpack_worker_now_ms();
 		if (pfd[2].revents) {
@@ -492,6 +623,8 @@ static int supervise(struct server *s, char *err)
 				agent_read(s, i);
 		if (pfd[3].revents)
 			agent_accept(s);
+		if (n_scrape)
+			tcpack_scrape_handle(s->scrape, pfd + 4 + n_agents, n_scrape, s->now_ms);
 		if (pfd[0].revents)
 			handle_signals(s);
 		if (pfd[1].revents)
@@ -510,6 +643,7 @@ static int pick_engine(struct server *s, char *err)
 		r = tcpack_engine_uring.probe(why);
 		if (r >= 0) {
 			s->engine = &tcpack_engine_uring;
+			s->engine_reason = s->cur.engine == TCPACK_ENGINE_CHOICE_AUTO ? "auto" : "configured";
 			return 0;
 		}
 		if (s->cur.engine != TCPACK_ENGINE_CHOICE_AUTO ||
@@ -525,6 +659,7 @@ static int pick_engine(struct server *s, char *err)
 		return r;
 	}
 	s->engine = &tcpack_engine_epoll;
+	s->engine_reason = s->cur.engine == TCPACK_ENGINE_CHOICE_AUTO ? "io_uring_refused" : "configured";
 	return 0;
 }
 
@@ -552,6 +687,12 @@ int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_liste
 
 	s.shared.listeners = listeners;
 	s.agent_fd = listeners->has_agent ? listeners->agent_fd : -1;
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		s.start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	}
 	if (s.agent_fd >= 0)
 		(void)fcntl(s.agent_fd, F_SETFL, fcntl(s.agent_fd, F_GETFL) | O_NONBLOCK);
 	s.shared.max_slots = cfg->max_connections;
@@ -577,8 +718,18 @@ int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_liste
 	its.it_value = its.it_interval;
 	timerfd_settime(s.tfd, 0, &its, NULL);
 
-	for (unsigned int i = 0; i < s.n; i++)
+	for (unsigned int i = 0; i < s.n; i++) {
 		s.shared.ctls[i].efd = -1;
+		pthread_mutex_init(&s.shared.ctls[i].checks_lock, NULL);
+	}
+	if (listeners->has_metrics) {
+		s.scrape = tcpack_scrape_new(listeners->metrics_fd, render_metrics, &s);
+		if (!s.scrape) {
+			r = -ENOMEM;
+			snprintf(err, TCPACK_ERR_MAX, "setting up the metrics listener: out of memory");
+			goto out;
+		}
+	}
 	for (unsigned int i = 0; i < s.n; i++) {
 		s.shared.ctls[i].efd = eventfd(0, EFD_CLOEXEC);
 		if (s.shared.ctls[i].efd < 0) {
@@ -603,6 +754,7 @@ int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_liste
 		t->started = true;
 	}
 	s.now_ms = tcpack_worker_now_ms();
+	s.checks_logged_ms = s.now_ms;
 	r = supervise(&s, err);
 out:
 	if (r < 0 && s.threads)
@@ -623,6 +775,7 @@ out:
 		close(s.shared.done_efd);
 	while (s.n_agents)
 		agent_close(&s, 0);
+	tcpack_scrape_free(s.scrape);
 	if (s.sigfd >= 0)
 		close(s.sigfd);
 	if (s.tfd >= 0)

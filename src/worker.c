@@ -29,6 +29,15 @@ uint64_t tcpack_worker_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void tcpack_worker_clock(struct tcpack_worker *w)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	w->now_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	w->now_ms = w->now_us / 1000;
+}
+
 static uint64_t wheel_tick(uint64_t ms)
 {
 	return ms / 1000;	/* the wheel turns once a second */
@@ -55,7 +64,7 @@ int tcpack_worker_init(struct tcpack_worker *w, unsigned int id, struct tcpack_s
 	w->shared = shared;
 	w->ctl = ctl;
 	w->dirty = TCPACK_NO_SLOT;
-	w->now_ms = tcpack_worker_now_ms();
+	tcpack_worker_clock(w);
 	tcpack_timer_wheel_init(&w->wheel, wheel_tick(w->now_ms));
 
 	ref = malloc(sizeof(*ref));
@@ -152,6 +161,7 @@ static struct tcpack_conn *conn_new(struct tcpack_worker *w, int fd)
 	c = &w->conns[w->free_slots[--w->nfree]];
 	((struct tcpack_cfg_ref *)w->cfg)->refs++;
 	tcpack_conn_init(c, fd, w->cfg, &w->stats, &w->now_ms);
+	c->clock_us = &w->now_us;
 	if (w->drained)
 		tcpack_conn_drain(c);
 	if (tcpack_log_enabled(LOG_INFO))
@@ -184,7 +194,7 @@ static void park(struct tcpack_worker *w, int fd, unsigned int listener)
 			 "max-connections reached and %u accepted connections already wait: closing one",
 			 TCPACK_PARKED_MAX);
 	close(fd);
-	w->stats.errors++;
+	tcpack_stat_add(&w->stats.errors[TCPACK_ERR_OVERFLOW], 1);
 }
 
 /* The longest-waiting parked connection if a slot is free now. */
@@ -254,6 +264,12 @@ static void conn_free(struct tcpack_worker *w, struct tcpack_conn *c)
 
 	if (c->deferred)
 		undefer_slot(w, slot);
+	if (c->check_kind) {
+		pthread_mutex_lock(&w->ctl->checks_lock);
+		tcpack_check_sources_add(&w->ctl->checks, c->peer_known ? (struct sockaddr *)&c->peer : NULL,
+					 c->check_kind, 1);
+		pthread_mutex_unlock(&w->ctl->checks_lock);
+	}
 
 	tcpack_conn_deinit(c);
 	cfg_put(cfg);
@@ -349,10 +365,6 @@ static void expire(struct tcpack_timer *t, void *arg)
 
 void tcpack_worker_publish(struct tcpack_worker *w)
 {
-	const uint64_t *v = (const uint64_t *)&w->stats;
-
-	for (unsigned int i = 0; i < 6; i++)
-		atomic_store_explicit(&w->ctl->snap[i], v[i], memory_order_relaxed);
 	atomic_store_explicit(&w->ctl->heartbeat_ms, w->now_ms, memory_order_relaxed);
 }
 
@@ -390,6 +402,8 @@ bool tcpack_worker_may_accept(struct tcpack_worker *w)
 		w->at_limit = full;
 		/* One line per transition, from whichever worker saw it first. */
 		if (atomic_compare_exchange_strong(&s->at_limit, &was, full)) {
+			if (full)
+				tcpack_stat_add(&w->stats.accept_pauses, 1);
 			if (full)
 				tcpack_logf(LOG_WARNING, "max-connections (%lu) reached: not accepting until a connection closes",
 					    atomic_load(&s->max_conns));
@@ -579,7 +593,7 @@ void tcpack_worker_end_batch(struct tcpack_worker *w)
 	 * the accepting worker says it has none left; read in the opposite
 	 * order here); forced, only what is open.
 	 */
-	if (w->stopping && w->stats.conns_now == 0 &&
+	if (w->stopping && tcpack_stat_get(&w->stats.conns_now) == 0 &&
 	    (w->forced || (!w->nparked && !accepts_anywhere(w->shared) &&
 			   atomic_load(&w->shared->handoffs) == 0)))
 		w->done = true;

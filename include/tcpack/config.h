@@ -55,6 +55,8 @@ struct tcpack_config {
 	enum tcpack_proxy_mode listen_proxy[TCPACK_LISTEN_MAX];	/* PROXY header expected on each */
 	unsigned int n_listen;
 	struct tcpack_addr agent_listen;	/* agent-check listener; len 0 = none */
+	struct tcpack_addr metrics_listen;	/* Prometheus metrics listener; len 0 = none */
+	uint64_t check_log_interval_ms;	/* health check summary line, 0 = never */
 	enum tcpack_admin_state admin_state;
 	uint64_t drain_grace_ms;	/* SIGTERM with an agent listener: answer drain first */
 	int log_level;			/* syslog LOG_ERR .. LOG_DEBUG */

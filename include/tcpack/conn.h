@@ -30,19 +30,10 @@
 #include "tcpack/config.h"
 #include "tcpack/line.h"
 #include "tcpack/proxy.h"
+#include "tcpack/stats.h"
 #include "tcpack/timer.h"
 
 struct tcpack_conn_proxy;
-
-/* Counters of one worker. Plain integers: only their worker writes them. */
-struct tcpack_stats {
-	uint64_t conns_now;
-	uint64_t conns_total;
-	uint64_t messages;
-	uint64_t bytes_in;
-	uint64_t bytes_out;
-	uint64_t errors;	/* resets, too long lines, timeouts, rejected connections */
-};
 
 enum tcpack_conn_phase {
 	TCPACK_CONN_OPEN,
@@ -81,6 +72,8 @@ struct tcpack_conn {
 	bool none_unread;	/* the engine saw nothing unread after the last input */
 	bool timed_out;		/* closed by a timeout, not by the exchange */
 	bool check;		/* a balancer's health check (PROXY v2 LOCAL) */
+	uint8_t close_reason;	/* enum tcpack_close_reason, once it is decided */
+	uint8_t check_kind;	/* enum tcpack_check_kind: came and went without data */
 	bool peer_known;
 	struct sockaddr_storage peer;	/* the client: the PROXY header's, if one came */
 	struct tcpack_conn_proxy *px;	/* the PROXY header expected, and the balancer */
@@ -95,6 +88,8 @@ struct tcpack_conn {
 	uint64_t bytes_in, bytes_out, messages;
 	struct tcpack_timer timer;
 	const uint64_t *clock;		/* the engine's "now", in ms */
+	const uint64_t *clock_us;	/* the same in microseconds; NULL: exchanges not timed */
+	uint64_t xchg_start_us;		/* first byte in of the exchange under way, 0 = none */
 	uint64_t active_ms;		/* last byte received or sent */
 	uint64_t msg_start_ms;		/* first byte of the unfinished message, 0 = none */
 	uint64_t linger_start_ms;

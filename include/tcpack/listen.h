@@ -10,25 +10,28 @@ struct tcpack_listeners {
 	enum tcpack_proxy_mode proxy[TCPACK_LISTEN_FDS_MAX];	/* the header each expects */
 	unsigned int n;
 	bool any_proxy;				/* some listener expects a PROXY header */
-	bool has_agent;
+	bool has_agent, has_metrics;
 	int agent_fd;				/* the agent-check listener, if has_agent */
+	int metrics_fd;				/* the metrics listener, if has_metrics */
 	bool from_systemd;
 };
 
 /*
  * The FileDescriptorName= of a socket systemd passes says what it is for:
- * "agent" answers HAProxy's agent check; "proxy-v1", "proxy-v2" and
+ * "agent" answers HAProxy's agent check; "metrics" serves Prometheus
+ * metrics; "proxy-v1", "proxy-v2" and
  * "proxy-any" are client listeners that expect a PROXY protocol header;
  * any other name is a plain client listener.
  */
 #define TCPACK_FDNAME_AGENT "agent"
+#define TCPACK_FDNAME_METRICS "metrics"
 #define TCPACK_FDNAME_PROXY_PREFIX "proxy-"
 
 /**
  * tcpack_listen_open() - the listening sockets: those systemd passed
  * (sd_listen_fds_with_names), each checked to be a listening SOCK_STREAM
- * socket and given its role by its name, or else the configured listen and
- * agent-listen addresses bound here. At least one client listener is
+ * socket and given its role by its name, or else the configured listen,
+ * agent-listen and metrics-listen addresses bound here. At least one client listener is
  * required. Sets TCP_NODELAY on each, which accepted sockets inherit.
  *
  * Return: 0, or a negative errno with @err naming the fd or address.

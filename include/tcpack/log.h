@@ -50,6 +50,9 @@ struct tcpack_log_fields {
 __attribute__((format(printf, 3, 4)))
 void tcpack_log_event(int level, const struct tcpack_log_fields *f, const char *fmt, ...);
 
+/** tcpack_log_suppressed_total() - client event lines dropped since start. */
+uint64_t tcpack_log_suppressed_total(void);
+
 /**
  * tcpack_log_flush_suppressed() - emit the "suppressed N" line if a rate
  * limit window has closed with drops. Called from the loop's timer.

@@ -15,6 +15,7 @@
  * supervisor talks to it only through struct tcpack_worker_ctl.
  */
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -70,9 +71,11 @@ struct tcpack_worker_ctl {
 	/* worker → supervisor and the other workers */
 	_Atomic unsigned long conns_now;	/* connections this worker serves */
 	_Atomic uint64_t heartbeat_ms;		/* the worker's loop ran then */
-	_Atomic uint64_t snap[6];		/* struct tcpack_stats, published each tick */
 	_Atomic int state;			/* enum tcpack_worker_state, or -errno */
 	_Atomic bool accepts_in_flight;		/* as accepting() said: one may still deliver */
+	/* the worker adds, the supervisor takes them for its summary line */
+	pthread_mutex_t checks_lock;
+	struct tcpack_check_sources checks;
 };
 
 /* What all workers share: read-only after start, but for the counter. */
@@ -84,6 +87,7 @@ struct tcpack_shared {
 	_Atomic unsigned long max_conns;	/* max-connections now in force */
 	_Atomic bool at_limit;			/* as last logged */
 	_Atomic unsigned long handoffs;		/* connections on their way between workers */
+	_Atomic unsigned int features;		/* TCPACK_FEATURE_* the engine found (metrics.h) */
 	struct tcpack_worker_ctl *ctls;		/* every worker's, to wake them */
 	unsigned int n_workers;
 	int done_efd;				/* eventfd: a worker's state changed */
@@ -108,9 +112,8 @@ struct tcpack_worker {
 	uint32_t ndeferred;
 
 	struct tcpack_timer_wheel wheel;
-	uint64_t now_ms;
-	struct tcpack_stats stats;
-	_Static_assert(sizeof(struct tcpack_stats) == 6 * sizeof(uint64_t), "snap[] mirrors stats");
+	uint64_t now_ms, now_us;		/* tcpack_worker_clock(), once per batch */
+	struct tcpack_stats stats;		/* read by the supervisor at any time */
 
 	struct tcpack_parked {
 		int fd;
@@ -192,6 +195,9 @@ extern const struct tcpack_engine tcpack_engine_uring;
 extern const struct tcpack_engine tcpack_engine_epoll;
 
 uint64_t tcpack_worker_now_ms(void);
+
+/** tcpack_worker_clock() - read the clock into w->now_ms and w->now_us. */
+void tcpack_worker_clock(struct tcpack_worker *w);
 
 /**
  * tcpack_worker_init() - slots for up to @shared->max_slots connections and
@@ -301,5 +307,5 @@ bool tcpack_worker_may_accept(struct tcpack_worker *w);
  */
 void tcpack_worker_control_seen(struct tcpack_worker *w);
 
-/** tcpack_worker_publish() - copy counters to ctl for the supervisor. */
+/** tcpack_worker_publish() - the heartbeat: the worker's loop ran now. */
 void tcpack_worker_publish(struct tcpack_worker *w);

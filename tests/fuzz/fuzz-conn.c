@@ -344,7 +344,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	TRACE("closed: %zu bytes out, %llu messages, timed out %d\n", out.len,
-	      (unsigned long long)stats->messages, timed_out);
+	      (unsigned long long)STAT_SUM(stats->messages), timed_out);
 	/* Closed normally: nothing owed, nothing held back. */
 	if (!timed_out) {
 		FUZZ_ASSERT(tcpack_conn_pending(c) == 0);
@@ -358,8 +358,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!timed_out)
 			FUZZ_ASSERT(out.len == (!drained ? stream.len :
 						stream_at_drain ? stream_at_drain : first_after_drain));
-		FUZZ_ASSERT(stats->bytes_in == stream.len);
-		FUZZ_ASSERT(stats->bytes_out == out.len);
+		FUZZ_ASSERT(STAT_SUM(stats->bytes_in) == stream.len);
+		FUZZ_ASSERT(STAT_SUM(stats->bytes_out) == out.len);
 		goto done;
 	}
 
@@ -390,7 +390,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t owed = drained ? at_drain.complete + (under_way_at_drain || !stream_at_drain) : SIZE_MAX;
 
 		FUZZ_ASSERT(pos == out.len || error_sent);	/* no cut reply */
-		FUZZ_ASSERT(stats->messages == k);
+		FUZZ_ASSERT(STAT_SUM(stats->messages) == k);
 		if (ref.too_long < owed) {
 			FUZZ_ASSERT(k == ref.too_long);
 			FUZZ_ASSERT(error_sent || !cfg->error_reply_len);
@@ -400,11 +400,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!drained)
 			FUZZ_ASSERT(k == answerable);
 	}
-	FUZZ_ASSERT(stats->bytes_in == stream.len);
-	FUZZ_ASSERT(stats->bytes_out == out.len);
+	FUZZ_ASSERT(STAT_SUM(stats->bytes_in) == stream.len);
+	FUZZ_ASSERT(STAT_SUM(stats->bytes_out) == out.len);
 done:
 	conn_fixture_close(&f);
-	FUZZ_ASSERT(stats->conns_now == 0);
+	FUZZ_ASSERT(tcpack_stat_get(&stats->conns_now) == 0);
 	free(tx_copy);
 	free(stream.data);
 	free(out.data);

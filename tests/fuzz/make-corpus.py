@@ -160,10 +160,39 @@ def proxy_seeds():
     yield bytes([PROXY_ANY]) + chunks(v2(0x21, 0x21, addr6[:20]))  # too short for IPv6
 
 
+# fuzz-http: the stream in chunks, nothing else.
+PROMETHEUS = (b'GET /metrics HTTP/1.1\r\nHost: 10.0.0.7:9100\r\nUser-Agent: Prometheus/2.45.0\r\n'
+              b'Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,'
+              b'*/*;q=0.1\r\nAccept-Encoding: gzip\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n')
+
+
+def http_seeds():
+    yield split(PROMETHEUS, 255)
+    yield split(PROMETHEUS, 7)
+    yield chunks(b'GET /metrics HTTP/1.1\r\nHost: localhost:9100\r\nUser-Agent: curl/7.88.1\r\n'
+                 b'Accept: */*\r\n\r\n', b'GET /next HTTP/1.1\r\n')
+    yield chunks(b'\r\n\r\nGET /metrics HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n')
+    yield chunks(b'HEAD /metrics?x=%2F&y=a/b HTTP/1.1\r\nHost: [::1]:9100\r\n',
+                 b'Connection: keep-alive, close\r\nContent-Length: 0\r\n\r\n')
+    yield chunks(b'OPTIONS * HTTP/1.1\r\nhost:\r\n\r\n')
+    yield chunks(b'POST /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello')
+    yield chunks(b'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+    yield chunks(b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+    yield chunks(b'GET / HTTP/1.1\nHost: h\n\n')
+    yield chunks(b'GET / HTTP/1.1\r\nHost : h\r\nX: a\r\n b\r\n\r\n')
+    yield chunks(b'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n')
+    yield chunks(b'GET / HTTP/1.2\r\n\r\n')
+    yield split(b'GET /' + b'a' * 300 + b' HTTP/1.1\r\n\r\n', 200)
+    # At the head limit (8192 bytes), and one byte past it.
+    start = b'GET / HTTP/1.1\r\nHost: h\r\nX-Fill: '
+    yield split(start + b'f' * (8192 - len(start) - 4) + b'\r\n\r\n', 255)
+    yield split(start + b'f' * (8193 - len(start) - 4) + b'\r\n\r\n', 255)
+
+
 def main():
     for target, seeds in (('line', line_seeds), ('conn', conn_seeds),
                           ('escape', escape_seeds), ('config', config_seeds),
-                          ('proxy', proxy_seeds)):
+                          ('proxy', proxy_seeds), ('http', http_seeds)):
         d = HERE / 'corpus' / target
         d.mkdir(parents=True, exist_ok=True)
         for old in d.iterdir():

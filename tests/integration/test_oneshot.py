@@ -87,21 +87,32 @@ def test_exchange_logged_with_address_port_and_data():
 		assert line == "127.0.0.1:%d: received 7 bytes: ping 42" % port, line
 
 
-def test_connect_and_close_is_logged_and_gets_nothing():
-	with Server() as srv:
-		# Half-close: the client can still see that no byte comes back.
-		with connect(srv.port) as s:
-			s.shutdown(socket.SHUT_WR)
-			assert recv_until_eof(s) == b""
-			port1 = local_port(s)
-		# Plain close.
-		s = connect(srv.port)
-		port2 = local_port(s)
-		s.close()
-		for port in (port1, port2):
-			line = srv.wait_log("127.0.0.1:%d: " % port)
-			assert line == "127.0.0.1:%d: closed without sending data" % port, line
-		assert " received " not in srv.log()
+def test_connect_and_close_gets_nothing_and_is_logged_at_debug_only():
+	# A balancer's check, most likely: counted (metrics), not a line per check at info.
+	for level in ("info", "debug"):
+		with Server(["--log-level", level]) as srv:
+			# Half-close: the client can still see that no byte comes back.
+			with connect(srv.port) as s:
+				s.shutdown(socket.SHUT_WR)
+				assert recv_until_eof(s) == b""
+				port1 = local_port(s)
+			# Plain close.
+			s = connect(srv.port)
+			port2 = local_port(s)
+			s.close()
+			# A real exchange after them: its line comes after theirs would have.
+			with connect(srv.port) as s:
+				s.sendall(b"after")
+				assert recv_until_eof(s) == DEFAULT_REPLY
+				port3 = local_port(s)
+			srv.wait_log("127.0.0.1:%d: received 5 bytes" % port3)
+			for port in (port1, port2):
+				if level == "debug":
+					line = srv.wait_log("127.0.0.1:%d: closed" % port)
+					assert line == "127.0.0.1:%d: closed without sending data" % port, line
+				else:
+					assert "127.0.0.1:%d: " % port not in srv.log(), srv.log()
+			assert srv.log().count(" received ") == 1
 
 
 def test_custom_reply_with_escapes_is_byte_exact():

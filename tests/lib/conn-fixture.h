@@ -31,6 +31,9 @@ struct conn_fixture {
 	struct tcpack_conn conn;
 };
 
+/* The sum of a counter array of struct tcpack_stats (over modes, kinds, reasons). */
+#define STAT_SUM(arr) tcpack_stat_sum((arr), sizeof(arr) / sizeof((arr)[0]))
+
 static inline void conn_fixture_config(struct conn_fixture *f, enum tcpack_mode mode)
 {
 	memset(f, 0, sizeof(*f));

@@ -378,9 +378,7 @@ static const struct refusal *host_byte(struct tcpack_http *h, uint8_t c)
 		break;
 	case HOST_LITERAL_END:
 	case HOST_PORT:
-		if (c == ':' && h->sub == HOST_LITERAL_END)
-			next = HOST_PORT;
-		else if (is_digit(c) && h->sub == HOST_PORT)
+		if (h->sub == HOST_LITERAL_END ? c == ':' : is_digit(c))
 			next = HOST_PORT;
 		else if (is_ows(c))
 			next = HOST_END;

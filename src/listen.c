@@ -30,12 +30,14 @@ static int fd_role(struct tcpack_listeners *l, int fd, const char *name, char *e
 	bool agent = name && strcmp(name, TCPACK_FDNAME_AGENT) == 0;
 
 	if (agent || (name && strcmp(name, TCPACK_FDNAME_METRICS) == 0)) {
-		if (agent ? l->has_agent : l->has_metrics) {
-			snprintf(err, TCPACK_ERR_MAX, "systemd passed two sockets named '%s'", name);
-			return -EEXIST;
+		unsigned int *n = agent ? &l->n_agent : &l->n_metrics;
+
+		if (*n == TCPACK_ROLE_FDS_MAX) {
+			snprintf(err, TCPACK_ERR_MAX, "systemd passed more than %u sockets named '%s'",
+				 TCPACK_ROLE_FDS_MAX, name);
+			return -E2BIG;
 		}
-		*(agent ? &l->agent_fd : &l->metrics_fd) = fd;
-		*(agent ? &l->has_agent : &l->has_metrics) = true;
+		(agent ? l->agent_fds : l->metrics_fds)[(*n)++] = fd;
 		return 0;
 	}
 	if (name && strncmp(name, TCPACK_FDNAME_PROXY_PREFIX, strlen(TCPACK_FDNAME_PROXY_PREFIX)) == 0) {
@@ -142,15 +144,13 @@ int tcpack_listen_open(struct tcpack_listeners *l, const struct tcpack_config *c
 		r = bind_one(&c->agent_listen, err);
 		if (r < 0)
 			goto out;
-		l->agent_fd = r;
-		l->has_agent = true;
+		l->agent_fds[l->n_agent++] = r;
 	}
 	if (c->metrics_listen.len) {
 		r = bind_one(&c->metrics_listen, err);
 		if (r < 0)
 			goto out;
-		l->metrics_fd = r;
-		l->has_metrics = true;
+		l->metrics_fds[l->n_metrics++] = r;
 	}
 out:
 	if (r < 0)
@@ -164,9 +164,9 @@ void tcpack_listen_close(struct tcpack_listeners *l)
 		if (l->fds[i] >= 0)
 			close(l->fds[i]);
 	l->n = 0;
-	if (l->has_agent)
-		close(l->agent_fd);
-	if (l->has_metrics)
-		close(l->metrics_fd);
-	l->has_agent = l->has_metrics = false;
+	for (unsigned int i = 0; i < l->n_agent; i++)
+		close(l->agent_fds[i]);
+	for (unsigned int i = 0; i < l->n_metrics; i++)
+		close(l->metrics_fds[i]);
+	l->n_agent = l->n_metrics = 0;
 }

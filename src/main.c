@@ -65,10 +65,10 @@ static void log_listeners(const struct tcpack_listeners *l, const struct tcpack_
 			snprintf(what, sizeof(what), " (PROXY protocol %s)", tcpack_proxy_mode_name(l->proxy[i]));
 		log_listener(l->fds[i], what, l->from_systemd);
 	}
-	if (l->has_agent)
-		log_listener(l->agent_fd, " (agent check)", l->from_systemd);
-	if (l->has_metrics)
-		log_listener(l->metrics_fd, " (metrics)", l->from_systemd);
+	for (unsigned int i = 0; i < l->n_agent; i++)
+		log_listener(l->agent_fds[i], " (agent check)", l->from_systemd);
+	for (unsigned int i = 0; i < l->n_metrics; i++)
+		log_listener(l->metrics_fds[i], " (metrics)", l->from_systemd);
 	if (l->from_systemd && c->listen_set_by_args)
 		tcpack_logf(LOG_NOTICE, "--listen ignored: systemd passed the listening sockets");
 	if (l->from_systemd && c->agent_listen.len)

@@ -21,6 +21,14 @@ static void put(struct text *t, const char *fmt, ...)
 
 	if (t->failed)
 		return;
+	if (!t->data) {
+		t->data = malloc(16384);	/* the exposition at a few workers fits */
+		if (!t->data) {
+			t->failed = true;
+			return;
+		}
+		t->cap = 16384;
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(t->data + t->len, t->cap - t->len, fmt, ap);

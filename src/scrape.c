@@ -29,7 +29,8 @@ struct scrape_conn {
 };
 
 struct tcpack_scrape {
-	int fd;
+	int fds[TCPACK_SCRAPE_LISTENERS];
+	unsigned int n_fds;
 	tcpack_scrape_render_fn render;
 	void *userdata;
 	struct scrape_conn conns[TCPACK_SCRAPE_CONNS];
@@ -37,16 +38,19 @@ struct tcpack_scrape {
 	uint64_t now_ms;
 };
 
-struct tcpack_scrape *tcpack_scrape_new(int listen_fd, tcpack_scrape_render_fn render, void *userdata)
+struct tcpack_scrape *tcpack_scrape_new(const int *fds, unsigned int n, tcpack_scrape_render_fn render,
+					void *userdata)
 {
 	struct tcpack_scrape *sc = calloc(1, sizeof(*sc));
 
 	if (!sc)
 		return NULL;
-	sc->fd = listen_fd;
+	for (unsigned int i = 0; i < n && i < TCPACK_SCRAPE_LISTENERS; i++) {
+		sc->fds[sc->n_fds++] = fds[i];
+		(void)fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+	}
 	sc->render = render;
 	sc->userdata = userdata;
-	(void)fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
 	return sc;
 }
 
@@ -210,10 +214,10 @@ static bool receive(struct tcpack_scrape *sc, struct scrape_conn *c)
 	return true;
 }
 
-static void accept_all(struct tcpack_scrape *sc)
+static void accept_all(struct tcpack_scrape *sc, int listen_fd)
 {
 	for (int k = 0; k < 16; k++) {
-		int fd = accept4(sc->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct scrape_conn *c;
 
 		if (fd < 0)
@@ -238,27 +242,30 @@ static void accept_all(struct tcpack_scrape *sc)
 
 unsigned int tcpack_scrape_pollfds(struct tcpack_scrape *sc, struct pollfd *pfd)
 {
-	pfd[0] = (struct pollfd){ .fd = sc->fd, .events = POLLIN };
+	for (unsigned int i = 0; i < sc->n_fds; i++)
+		pfd[i] = (struct pollfd){ .fd = sc->fds[i], .events = POLLIN };
 	for (unsigned int i = 0; i < sc->n; i++)
-		pfd[1 + i] = (struct pollfd){ .fd = sc->conns[i].fd,
-					      .events = sc->conns[i].out ? POLLOUT : POLLIN };
-	return 1 + sc->n;
+		pfd[sc->n_fds + i] = (struct pollfd){ .fd = sc->conns[i].fd,
+						      .events = sc->conns[i].out ? POLLOUT : POLLIN };
+	return sc->n_fds + sc->n;
 }
 
 void tcpack_scrape_handle(struct tcpack_scrape *sc, const struct pollfd *pfd, unsigned int n,
 			  uint64_t now_ms)
 {
+	const struct pollfd *cp = pfd + sc->n_fds;	/* the connections' entries */
+
 	sc->now_ms = now_ms;
 	/* From the last: conn_drop() moves the last one into the gap. */
-	for (unsigned int i = n - 1; i-- > 0;) {
+	for (unsigned int i = n - sc->n_fds; i-- > 0;) {
 		struct scrape_conn *c = &sc->conns[i];
 		bool alive = true;
 
-		if (i >= sc->n || pfd[1 + i].fd != c->fd)
+		if (i >= sc->n || cp[i].fd != c->fd)
 			continue;
-		if (pfd[1 + i].revents & POLLOUT)
+		if (cp[i].revents & POLLOUT)
 			alive = flush(sc, c);
-		if (alive && pfd[1 + i].revents & (POLLIN | POLLHUP | POLLERR))
+		if (alive && cp[i].revents & (POLLIN | POLLHUP | POLLERR))
 			alive = receive(sc, c);
 		if (alive && now_ms >= c->deadline_ms) {
 			if (!c->closing && c->h.seen)
@@ -269,6 +276,7 @@ void tcpack_scrape_handle(struct tcpack_scrape *sc, const struct pollfd *pfd, un
 		if (!alive)
 			conn_drop(sc, i);
 	}
-	if (n && pfd[0].revents & POLLIN)
-		accept_all(sc);
+	for (unsigned int i = 0; i < sc->n_fds && i < n; i++)
+		if (pfd[i].revents & POLLIN)
+			accept_all(sc, sc->fds[i]);
 }

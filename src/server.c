@@ -76,7 +76,8 @@ struct server {
 	void *reload_userdata;
 
 	int sigfd, tfd;
-	int agent_fd;				/* -1: no agent listener */
+	const int *agent_fds;			/* the agent listeners */
+	unsigned int n_agent_fds;
 	uint64_t agent_checks;			/* answered */
 	struct tcpack_check_sources agent_sources;	/* since the last summary */
 	uint64_t checks_logged_ms;		/* the last summary line */
@@ -214,7 +215,7 @@ static void agent_close(struct server *s, unsigned int i)
 }
 
 /* Answer every agent check waiting in the listener's queue. */
-static void agent_accept(struct server *s)
+static void agent_accept(struct server *s, int agent_fd)
 {
 	struct tcpack_agent_state st = {
 		.admin = s->cur.admin_state,
@@ -230,7 +231,7 @@ static void agent_accept(struct server *s)
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		char addr[TCPACK_ADDR_STRLEN];
-		int fd = accept4(s->agent_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(agent_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0)
 			break;
@@ -398,7 +399,7 @@ static void log_admin_state(struct server *s)
 		return;
 	s->admin_said = s->cur.admin_state;
 	tcpack_logf(LOG_NOTICE, "admin state %s%s", tcpack_config_admin_state_name(s->admin_said),
-		    s->agent_fd < 0 ? " (no agent listener: no balancer is told)" :
+		    !s->n_agent_fds ? " (no agent listener: no balancer is told)" :
 		    s->admin_said == TCPACK_ADMIN_DRAIN ? ": the agent check answers drain; connections are still served" :
 		    s->admin_said == TCPACK_ADMIN_MAINT ? ": the agent check answers maint; connections are still served" :
 		    ": the agent check answers ready");
@@ -511,7 +512,7 @@ static void handle_signals(struct server *s)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
-			if (!s->stopping && !s->grace && s->agent_fd >= 0 && s->cur.drain_grace_ms) {
+			if (!s->stopping && !s->grace && s->n_agent_fds && s->cur.drain_grace_ms) {
 				begin_grace(s);
 			} else if (!s->stopping) {
 				s->grace = false;
@@ -574,26 +575,29 @@ static void handle_tick(struct server *s)
 /* Supervise until every worker finished; -errno when one failed. */
 static int supervise(struct server *s, char *err)
 {
-	struct pollfd pfd[4 + AGENT_OPEN_MAX + 1 + TCPACK_SCRAPE_CONNS];
+	struct pollfd pfd[3 + TCPACK_ROLE_FDS_MAX + AGENT_OPEN_MAX + TCPACK_ROLE_FDS_MAX +
+			  TCPACK_SCRAPE_CONNS];
+	const unsigned int A = 3;	/* the agent listeners' first entry */
 	bool ready = false;
 	int r;
 
 	for (;;) {
-		unsigned int n_agents = s->n_agents, n_scrape = 0;
+		unsigned int n_agents = s->n_agents, n_scrape = 0, C = A + s->n_agent_fds, S = C + n_agents;
 		int timeout = -1;
 
 		pfd[0] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
 		pfd[1] = (struct pollfd){ .fd = s->tfd, .events = POLLIN };
 		pfd[2] = (struct pollfd){ .fd = s->shared.done_efd, .events = POLLIN };
-		/* Agent checks are answered once every worker serves. */
-		pfd[3] = (struct pollfd){ .fd = ready ? s->agent_fd : -1, .events = POLLIN };
+		/* Agent checks and scrapes are answered once every worker serves. */
+		for (unsigned int i = 0; i < s->n_agent_fds; i++)
+			pfd[A + i] = (struct pollfd){ .fd = ready ? s->agent_fds[i] : -1, .events = POLLIN };
 		for (unsigned int i = 0; i < n_agents; i++)
-			pfd[4 + i] = (struct pollfd){ .fd = s->agents[i].fd, .events = POLLIN };
+			pfd[C + i] = (struct pollfd){ .fd = s->agents[i].fd, .events = POLLIN };
 		if (s->scrape && ready)
-			n_scrape = tcpack_scrape_pollfds(s->scrape, pfd + 4 + n_agents);
+			n_scrape = tcpack_scrape_pollfds(s->scrape, pfd + S);
 		if (s->grace)
 			timeout = 50;	/* grace_check() needs no tick's precision, but more than 1 s */
-		if (poll(pfd, 4 + n_agents + n_scrape, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, S + n_scrape, timeout) < 0 && errno != EINTR)
 			return -errno;
 		s->now_ms = tcpack_worker_now_ms();
 		if (pfd[2].revents) {
@@ -619,12 +623,13 @@ static int supervise(struct server *s, char *err)
 			return 0;
 		/* From the last first: agent_close() moves the last one into the gap. */
 		for (unsigned int i = n_agents; i-- > 0;)
-			if (pfd[4 + i].revents || s->now_ms >= s->agents[i].until_ms)
+			if (pfd[C + i].revents || s->now_ms >= s->agents[i].until_ms)
 				agent_read(s, i);
-		if (pfd[3].revents)
-			agent_accept(s);
+		for (unsigned int i = 0; i < s->n_agent_fds; i++)
+			if (pfd[A + i].revents)
+				agent_accept(s, s->agent_fds[i]);
 		if (n_scrape)
-			tcpack_scrape_handle(s->scrape, pfd + 4 + n_agents, n_scrape, s->now_ms);
+			tcpack_scrape_handle(s->scrape, pfd + S, n_scrape, s->now_ms);
 		if (pfd[0].revents)
 			handle_signals(s);
 		if (pfd[1].revents)
@@ -666,7 +671,7 @@ static int pick_engine(struct server *s, char *err)
 int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_listeners *listeners,
 		      tcpack_reload_fn reload_fn, void *userdata, char *err)
 {
-	struct server s = { .sigfd = -1, .tfd = -1, .agent_fd = -1, .shared.done_efd = -1 };
+	struct server s = { .sigfd = -1, .tfd = -1, .shared.done_efd = -1 };
 	struct itimerspec its = { 0 };
 	uint64_t tick_ms = 1000;
 	sigset_t mask;
@@ -686,15 +691,16 @@ int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_liste
 		tick_ms = s.watchdog_usec / 2000 ?: 1;
 
 	s.shared.listeners = listeners;
-	s.agent_fd = listeners->has_agent ? listeners->agent_fd : -1;
+	s.agent_fds = listeners->agent_fds;
+	s.n_agent_fds = listeners->n_agent;
 	{
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		s.start_time = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	}
-	if (s.agent_fd >= 0)
-		(void)fcntl(s.agent_fd, F_SETFL, fcntl(s.agent_fd, F_GETFL) | O_NONBLOCK);
+	for (unsigned int i = 0; i < s.n_agent_fds; i++)
+		(void)fcntl(s.agent_fds[i], F_SETFL, fcntl(s.agent_fds[i], F_GETFL) | O_NONBLOCK);
 	s.shared.max_slots = cfg->max_connections;
 	s.shared.tick_ms = tick_ms;
 	atomic_store(&s.shared.max_conns, cfg->max_connections);
@@ -722,8 +728,8 @@ int tcpack_server_run(const struct tcpack_config *cfg, const struct tcpack_liste
 		s.shared.ctls[i].efd = -1;
 		pthread_mutex_init(&s.shared.ctls[i].checks_lock, NULL);
 	}
-	if (listeners->has_metrics) {
-		s.scrape = tcpack_scrape_new(listeners->metrics_fd, render_metrics, &s);
+	if (listeners->n_metrics) {
+		s.scrape = tcpack_scrape_new(listeners->metrics_fds, listeners->n_metrics, render_metrics, &s);
 		if (!s.scrape) {
 			r = -ENOMEM;
 			snprintf(err, TCPACK_ERR_MAX, "setting up the metrics listener: out of memory");

@@ -2,10 +2,22 @@
 # SPDX-License-Identifier: MIT
 """Check the generated units: `systemd-analyze verify` accepts them, the
 service keeps the hardening required below, its `systemd-analyze security`
-exposure stays at most 2.5 ("OK"), and the socket listens on loopback only
-(installing the package must not open a port to the network).
+exposure stays at most 2.5 ("OK"), and the sockets listen on loopback only
+(installing the package must not open a port to the network), each on
+addresses of its own.
 
-Usage: check-units.py TCPACK_SERVICE TCPACK_SOCKET TCPACK_BINARY
+Every socket gives tcpack.service its fds and says what they are for by its
+FileDescriptorName= (src/listen.c): tcpack.socket none (a plain client
+listener), tcpack-agent.socket "agent", tcpack-proxy.socket one of
+"proxy-v1", "proxy-v2", "proxy-any". A name tcpack does not know would be
+served as a plain client listener, or refused at start-up, and so would
+more than TCPACK_ROLE_FDS_MAX (4) fds named "agent" (every ListenStream= of
+a unit gets its name). The
+sockets other than tcpack.socket are shipped disabled: they name the
+service with Service=, and the service must not pull them in (Wants=,
+Requires=, Sockets=), or starting it would open their ports.
+
+Usage: check-units.py TCPACK_BINARY TCPACK_SERVICE TCPACK_SOCKET...
 Exit 77 (skip) when systemd-analyze is not installed.
 """
 import os
@@ -47,6 +59,22 @@ REQUIRED = {
 
 LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+:\d+|\[::1\]:\d+)$")
 
+# FileDescriptorName= -> role, as src/listen.c reads it (TCPACK_FDNAME_*).
+ROLES = {
+    "agent": "agent",
+    "metrics": "metrics",
+    "proxy-off": "client",
+    "proxy-v1": "proxy",
+    "proxy-v2": "proxy",
+    "proxy-any": "proxy",
+}
+# Socket unit -> the role its fds must have.
+SOCKET_ROLES = {
+    "tcpack.socket": "client",
+    "tcpack-agent.socket": "agent",
+    "tcpack-proxy.socket": "proxy",
+}
+
 
 def directives(path):
     """All key=value lines of a unit file, as a list of (key, value)."""
@@ -61,8 +89,49 @@ def directives(path):
     return out
 
 
+def check_socket(path, service_deps, errors):
+    """The checks of one socket unit; returns its ListenStream= values."""
+    name = os.path.basename(path)
+    have = directives(path)
+
+    def values(key):
+        return [v for k, v in have if k == key]
+
+    listen = values("ListenStream")
+    if not listen:
+        errors.append(f"{name}: no ListenStream=")
+    for addr in listen:
+        if not LOOPBACK.match(addr):
+            errors.append(f"{name}: ListenStream={addr} is not a loopback address")
+
+    fdnames = values("FileDescriptorName")
+    fdname = fdnames[-1] if fdnames else name  # systemd's default: the unit's name
+    role = ROLES.get(fdname, "client")
+    want = SOCKET_ROLES.get(name)
+    if fdname.startswith("proxy-") and fdname not in ROLES:
+        errors.append(f"{name}: FileDescriptorName={fdname}: tcpack refuses it "
+                      f"(expected one of {', '.join(sorted(ROLES))})")
+    elif want is None:
+        errors.append(f"{name}: not a socket this check knows (add it to SOCKET_ROLES)")
+    elif role != want:
+        errors.append(f"{name}: FileDescriptorName={fdname} makes it a {role} socket, "
+                      f"expected {want}")
+
+    if "WantedBy=sockets.target" not in [f"{k}={v}" for k, v in have]:
+        errors.append(f"{name}: no WantedBy=sockets.target ([Install])")
+    if name != "tcpack.socket":
+        # Not the service's own name: Service= is what makes it trigger the
+        # service and pass its fds.
+        if values("Service") != ["tcpack.service"]:
+            errors.append(f"{name}: Service= is {values('Service')}, expected ['tcpack.service']")
+        if name in service_deps:
+            errors.append(f"tcpack.service pulls in {name}, which is shipped disabled")
+    return listen
+
+
 def main():
-    service, socket, binary = sys.argv[1:4]
+    binary, service = sys.argv[1:3]
+    sockets = sys.argv[3:]
     errors = []
 
     have = directives(service)
@@ -72,13 +141,25 @@ def main():
             errors.append(f"tcpack.service: {key}= missing")
         elif want is not None and want not in values:
             errors.append(f"tcpack.service: {key}= is {values}, expected {want!r}")
+    service_deps = {u for k, v in have if k in ("Wants", "Requires", "BindsTo", "Sockets")
+                    for u in v.split()}
 
-    listen = [v for k, v in directives(socket) if k == "ListenStream"]
-    if not listen:
-        errors.append("tcpack.socket: no ListenStream=")
-    for addr in listen:
-        if not LOOPBACK.match(addr):
-            errors.append(f"tcpack.socket: ListenStream={addr} is not a loopback address")
+    listen = []
+    names = [os.path.basename(p) for p in sockets]
+    if "tcpack.socket" not in names:
+        errors.append("tcpack.socket not given")
+    agent_fds = 0
+    for path in sockets:
+        addrs = check_socket(path, service_deps, errors)
+        listen += addrs
+        if SOCKET_ROLES.get(os.path.basename(path)) == "agent":
+            agent_fds += len(addrs)
+    # FileDescriptorName= names every fd of a unit alike, and tcpack refuses
+    # to start with more than TCPACK_ROLE_FDS_MAX fds named "agent".
+    if agent_fds > 4:
+        errors.append(f"{agent_fds} ListenStream= for the agent: tcpack takes at most 4 agent sockets")
+    for addr in sorted({a for a in listen if listen.count(a) > 1}):
+        errors.append(f"ListenStream={addr} is in two sockets")
 
     analyze = shutil.which("systemd-analyze")
     if not analyze:
@@ -93,12 +174,14 @@ def main():
             text = re.sub(r"^ExecStart=\S+", "ExecStart=" + os.path.abspath(binary), f.read(),
                           flags=re.M)
         unit_service = os.path.join(tmp, "tcpack.service")
-        unit_socket = os.path.join(tmp, "tcpack.socket")
         with open(unit_service, "w", encoding="utf-8") as f:
             f.write(text)
-        shutil.copy(socket, unit_socket)
+        unit_sockets = []
+        for path in sockets:
+            unit_sockets.append(os.path.join(tmp, os.path.basename(path)))
+            shutil.copy(path, unit_sockets[-1])
 
-        r = subprocess.run([analyze, "verify", "--man=no", unit_socket, unit_service],
+        r = subprocess.run([analyze, "verify", "--man=no", *unit_sockets, unit_service],
                            capture_output=True, text=True)
         if r.returncode != 0 or r.stdout.strip() or r.stderr.strip():
             errors.append("systemd-analyze verify:\n" + r.stdout + r.stderr)
@@ -116,7 +199,8 @@ def main():
     for e in errors:
         print("FAIL:", e)
     if not errors:
-        print(f"units OK: {len(REQUIRED)} required directives, socket on {', '.join(listen)}")
+        print(f"units OK: {len(REQUIRED)} required directives; {', '.join(names)} "
+              f"on {', '.join(listen)}, each with its role")
     return 1 if errors else 0
 
 

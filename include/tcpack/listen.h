@@ -4,15 +4,18 @@
 #include "tcpack/config.h"
 
 #define TCPACK_LISTEN_FDS_MAX 16
+/* Sockets of one of the other roles (agent, metrics): a unit's addresses share its name. */
+#define TCPACK_ROLE_FDS_MAX 4
 
 struct tcpack_listeners {
 	int fds[TCPACK_LISTEN_FDS_MAX];		/* where clients connect */
 	enum tcpack_proxy_mode proxy[TCPACK_LISTEN_FDS_MAX];	/* the header each expects */
 	unsigned int n;
 	bool any_proxy;				/* some listener expects a PROXY header */
-	bool has_agent, has_metrics;
-	int agent_fd;				/* the agent-check listener, if has_agent */
-	int metrics_fd;				/* the metrics listener, if has_metrics */
+	int agent_fds[TCPACK_ROLE_FDS_MAX];	/* agent-check listeners */
+	unsigned int n_agent;
+	int metrics_fds[TCPACK_ROLE_FDS_MAX];	/* metrics listeners */
+	unsigned int n_metrics;
 	bool from_systemd;
 };
 

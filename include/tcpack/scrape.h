@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #define TCPACK_SCRAPE_CONNS 16u
+#define TCPACK_SCRAPE_LISTENERS 4u
 #define TCPACK_SCRAPE_REQUEST_MS 10000u
 #define TCPACK_SCRAPE_IDLE_MS 60000u
 
@@ -26,13 +27,20 @@ struct tcpack_scrape;
 /* The body of a 200 answer: a malloc'd text the scrape frees, or NULL (500). */
 typedef char *(*tcpack_scrape_render_fn)(void *userdata, size_t *ret_len);
 
-/** tcpack_scrape_new() - serve @listen_fd (made non-blocking here). NULL: no memory. */
-struct tcpack_scrape *tcpack_scrape_new(int listen_fd, tcpack_scrape_render_fn render, void *userdata);
+/**
+ * tcpack_scrape_new() - serve the @n listening sockets @fds (at most
+ * TCPACK_SCRAPE_LISTENERS, made non-blocking here). NULL: no memory.
+ */
+struct tcpack_scrape *tcpack_scrape_new(const int *fds, unsigned int n, tcpack_scrape_render_fn render,
+					void *userdata);
 
 /** tcpack_scrape_free() - close every connection (not the listener). NULL is fine. */
 void tcpack_scrape_free(struct tcpack_scrape *sc);
 
-/** tcpack_scrape_pollfds() - what to poll: at most 1 + TCPACK_SCRAPE_CONNS entries into @pfd. */
+/**
+ * tcpack_scrape_pollfds() - what to poll: at most TCPACK_SCRAPE_LISTENERS +
+ * TCPACK_SCRAPE_CONNS entries into @pfd.
+ */
 unsigned int tcpack_scrape_pollfds(struct tcpack_scrape *sc, struct pollfd *pfd);
 
 /**

@@ -583,6 +583,66 @@ def cmd_load(a):
 	return done(stuck == 0, "report: %s%s" % (a.report, "" if not stuck else "; %d threads stuck" % stuck))
 
 
+# ---- behind a balancer: the agent socket and a PROXY v2 socket --------------
+
+def cmd_agent(a):
+	with connect(a.host, a.port) as s:
+		got = recv_until_eof(s, time.monotonic() + 5)
+	return done(got == a.expect, "agent [%s]:%d answered %s%s" % (
+		a.host, a.port, text(got), "" if got == a.expect else "; expected %s" % text(a.expect)))
+
+
+def cmd_agentpoll(a):
+	"""Ask the agent every --interval s for --seconds; print the answers in order, each once."""
+	seen = []
+	deadline = time.monotonic() + a.seconds
+	while time.monotonic() < deadline:
+		try:
+			with connect(a.host, a.port, timeout=2) as s:
+				got = text(recv_until_eof(s, time.monotonic() + 2))
+		except OSError as e:
+			got = e.__class__.__name__
+		if not seen or seen[-1] != got:
+			seen.append(got)
+		time.sleep(a.interval)
+	return done(True, " -> ".join(seen))
+
+
+def cmd_proxied(a):
+	"""One exchange through a listener expecting PROXY v2, the header naming --client."""
+	host, port = a.client.rsplit(":", 1)
+	block = (socket.inet_aton(host) + socket.inet_aton("192.0.2.1") +
+		 int(port).to_bytes(2, "big") + (12345).to_bytes(2, "big"))
+	hdr = b"\r\n\r\n\x00\r\nQUIT\n\x21\x11" + len(block).to_bytes(2, "big") + block
+	with connect(a.host, a.port) as s:
+		local = s.getsockname()[1]
+		s.sendall(hdr + a.send)
+		got = recv_until_eof(s, time.monotonic() + 10)
+	if a.report:
+		with open(a.report, "w") as f:
+			json.dump({"local_port": local, "sent": len(a.send)}, f)
+	return done(got == a.expect, "[%s]:%d from port %d as %s: got %s%s" % (
+		a.host, a.port, local, a.client, text(got),
+		"" if got == a.expect else "; expected %s" % text(a.expect)))
+
+
+def cmd_journal_fields(a):
+	"""An entry of journalctl -o json with every --want KEY=VALUE."""
+	want = dict(w.split("=", 1) for w in a.want)
+	n = 0
+	with open(a.json, encoding="utf-8", errors="replace") as f:
+		for line in f:
+			try:
+				e = json.loads(line)
+			except ValueError:
+				continue
+			n += 1
+			if all(e.get(k) == v for k, v in want.items()):
+				return done(True, "entry %r: %s" % (e.get("MESSAGE"), " ".join(
+					"%s=%s" % (k, e.get(k)) for k in want)))
+	return done(False, "none of %d entries has %s" % (n, " ".join(a.want)))
+
+
 def main():
 	p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 	p.add_argument("--host", default="127.0.0.1")
@@ -636,6 +696,27 @@ def main():
 	s.add_argument("--report", required=True, help="the oneshot client's report")
 	s.add_argument("--data", type=text_arg, required=True)
 	s.set_defaults(fn=cmd_journal)
+
+	s = sub.add_parser("agent")
+	s.add_argument("--expect", type=text_arg, required=True)
+	s.set_defaults(fn=cmd_agent)
+
+	s = sub.add_parser("agentpoll")
+	s.add_argument("--seconds", type=float, default=10)
+	s.add_argument("--interval", type=float, default=0.2)
+	s.set_defaults(fn=cmd_agentpoll)
+
+	s = sub.add_parser("proxied")
+	s.add_argument("--client", required=True, help="A.B.C.D:PORT the header names")
+	s.add_argument("--send", type=text_arg, required=True)
+	s.add_argument("--expect", type=text_arg, required=True)
+	s.add_argument("--report")
+	s.set_defaults(fn=cmd_proxied)
+
+	s = sub.add_parser("journal-fields")
+	s.add_argument("--json", required=True, help="output of journalctl -o json")
+	s.add_argument("--want", action="append", required=True, help="KEY=VALUE, repeatable")
+	s.set_defaults(fn=cmd_journal_fields)
 
 	for name in ("keepalive", "storm", "drain"):
 		sub.choices[name].add_argument("--ready", required=True)

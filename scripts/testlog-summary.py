@@ -15,6 +15,9 @@ build, label = sys.argv[1], sys.argv[2]
 # io_uring works. The system suite may skip where nspawn cannot run at all
 # (inside a container, say); it says why.
 URING_SUITES = {"unit", "integration", "docs"}
+# Suites whose tools scripts/test installs (prometheus): a skip there means
+# the tool could not run after all, never that it is missing: a failure.
+INSTALLED_SUITES = {"monitoring"}
 
 results = {}
 allowed_skips = []
@@ -24,6 +27,10 @@ with open(os.path.join(build, "meson-logs", "testlog.json")) as f:
         # meson 1.0 names a test "PROJECT:SUITE / NAME"; newer ones also list suites.
         suites = {s.split(":")[-1] for s in t.get("suite", [])}
         suites.add(t["name"].split(" / ")[0].split(":")[-1])
+        if t["result"] == "SKIP" and suites & INSTALLED_SUITES:
+            print(f"{label}: {t['name']} skipped although scripts/test installs what it needs: failing")
+            results.setdefault("FAIL", []).append(t["name"])
+            continue
         if t["result"] == "SKIP" and not suites & URING_SUITES:
             allowed_skips.append(t["name"])
             continue

@@ -450,6 +450,11 @@ out:
 	return r;
 }
 
+static bool addr_equal(const struct tcpack_addr *a, const struct tcpack_addr *b)
+{
+	return a->len == b->len && memcmp(&a->addr, &b->addr, a->len) == 0;
+}
+
 unsigned int tcpack_config_keep_fixed(struct tcpack_config *next, const struct tcpack_config *cur,
 				      unsigned int max_slots)
 {
@@ -458,8 +463,8 @@ unsigned int tcpack_config_keep_fixed(struct tcpack_config *next, const struct t
 	if (next->n_listen != cur->n_listen ||
 	    memcmp(next->listen, cur->listen, sizeof(cur->listen[0]) * cur->n_listen) != 0 ||
 	    memcmp(next->listen_proxy, cur->listen_proxy, sizeof(cur->listen_proxy[0]) * cur->n_listen) != 0 ||
-	    memcmp(&next->agent_listen, &cur->agent_listen, sizeof(cur->agent_listen)) != 0 ||
-	    memcmp(&next->metrics_listen, &cur->metrics_listen, sizeof(cur->metrics_listen)) != 0) {
+	    !addr_equal(&next->agent_listen, &cur->agent_listen) ||
+	    !addr_equal(&next->metrics_listen, &cur->metrics_listen)) {
 		memcpy(next->listen, cur->listen, sizeof(cur->listen));
 		memcpy(next->listen_proxy, cur->listen_proxy, sizeof(cur->listen_proxy));
 		next->n_listen = cur->n_listen;

@@ -101,7 +101,7 @@ static void answer(struct scrape_conn *c, int status, const char *type, char *bo
 	c->out = malloc(total);
 	if (c->out) {
 		memcpy(c->out, head, (size_t)n);
-		if (!head_only)
+		if (!head_only && len)
 			memcpy(c->out + n, body, len);
 		c->out_len = total;
 		c->out_off = 0;

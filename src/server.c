@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,8 +237,7 @@ static void agent_accept(struct server *s, int agent_fd)
 		if (fd < 0)
 			break;
 		/* A fresh socket's send buffer takes a line at once. */
-		if (send(fd, reply, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len ||
-		    shutdown(fd, SHUT_WR) < 0) {
+		if (send(fd, reply, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len) {
 			close(fd);
 			continue;
 		}
@@ -250,6 +250,11 @@ static void agent_accept(struct server *s, int agent_fd)
 		if (tcpack_log_enabled(LOG_DEBUG))
 			tcpack_logf(LOG_DEBUG, "agent check from %s: %.*s",
 				    tcpack_addr_format((struct sockaddr *)&ss, addr), (int)len - 1, reply);
+		/* The balancer reads the line and may reset at once: then there is nothing to wait for. */
+		if (shutdown(fd, SHUT_WR) < 0) {
+			close(fd);
+			continue;
+		}
 		if (s->n_agents == AGENT_OPEN_MAX)
 			agent_close(s, 0);	/* the oldest: it had its answer */
 		s->agents[s->n_agents++] = (struct agent_conn){ fd, s->now_ms + AGENT_LINGER_MS };
@@ -306,6 +311,22 @@ static const char *const check_kind_name[TCPACK_CHECK_KIND_MAX] = {
 	[TCPACK_CHECK_PROXY_LOCAL] = "proxy-local", [TCPACK_CHECK_AGENT] = "agent",
 };
 
+/* Append to @buf (@size bytes, @len used); what does not fit is cut. */
+__attribute__((format(printf, 4, 5)))
+static void appendf(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*len >= size - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*len = *len + (size_t)n < size - 1 ? *len + (size_t)n : size - 1;
+}
+
 /*
  * One line for the health checks of the last check-log-interval, by
  * source: they are counted (metrics), and each is logged at debug level
@@ -314,7 +335,7 @@ static const char *const check_kind_name[TCPACK_CHECK_KIND_MAX] = {
 static void log_checks(struct server *s)
 {
 	struct tcpack_check_sources all = { 0 };
-	char line[1536];
+	char line[1536] = "";
 	size_t len = 0;
 	uint64_t total = 0;
 
@@ -348,21 +369,18 @@ static void log_checks(struct server *s)
 		colon = strrchr(addr, ':');	/* the port, zeroed: not shown */
 		if (colon && all.src[k].addr.ss_family != AF_UNSPEC)
 			*colon = '\0';
-		len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0,
-					"%s%s %" PRIu64, k ? "; " : "", addr, n);
+		appendf(line, sizeof(line), &len, "%s%s %" PRIu64, k ? "; " : "", addr, n);
 		for (unsigned int kind = 0; kind < TCPACK_CHECK_KIND_MAX; kind++) {
 			if (!all.src[k].n[kind])
 				continue;
-			len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0,
-						"%s%s %" PRIu64, sep, check_kind_name[kind], all.src[k].n[kind]);
+			appendf(line, sizeof(line), &len, "%s%s %" PRIu64, sep, check_kind_name[kind], all.src[k].n[kind]);
 			sep = ", ";
 		}
-		len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0, ")");
+		appendf(line, sizeof(line), &len, ")");
 	}
 	if (all.other) {
 		total += all.other;
-		len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0,
-					"%s%" PRIu64 " from other sources", all.len ? "; " : "", all.other);
+		appendf(line, sizeof(line), &len, "%s%" PRIu64 " from other sources", all.len ? "; " : "", all.other);
 	}
 	if (total)
 		tcpack_logf(LOG_INFO, "health checks in the last %" PRIu64 " s: %" PRIu64 ": %s",

@@ -5,7 +5,7 @@
 
 #define TCPACK_LISTEN_FDS_MAX 16
 /* Sockets of one of the other roles (agent, metrics): a unit's addresses share its name. */
-#define TCPACK_ROLE_FDS_MAX 4
+#define TCPACK_ROLE_FDS_MAX 4u
 
 struct tcpack_listeners {
 	int fds[TCPACK_LISTEN_FDS_MAX];		/* where clients connect */

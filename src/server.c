@@ -308,7 +308,7 @@ static char *render_metrics(void *userdata, size_t *ret_len)
 
 static const char *const check_kind_name[TCPACK_CHECK_KIND_MAX] = {
 	[TCPACK_CHECK_SILENT] = "silent", [TCPACK_CHECK_RESET] = "reset",
-	[TCPACK_CHECK_PROXY_LOCAL] = "proxy-local", [TCPACK_CHECK_AGENT] = "agent",
+	[TCPACK_CHECK_PROXY_LOCAL] = "proxy_local", [TCPACK_CHECK_AGENT] = "agent",
 };
 
 /* Append to @buf (@size bytes, @len used); what does not fit is cut. */
@@ -789,6 +789,8 @@ out:
 	if (r >= 0 && s.shared.ctls) {
 		s.now_ms = tcpack_worker_now_ms();
 		notify_status(&s);
+		if (s.cur.check_log_interval_ms)
+			log_checks(&s);	/* the last, partial interval's */
 	}
 	for (unsigned int i = 0; s.shared.ctls && i < s.n; i++) {
 		if (s.shared.ctls[i].efd >= 0)

@@ -8,12 +8,12 @@ addresses of its own.
 
 Every socket gives tcpack.service its fds and says what they are for by its
 FileDescriptorName= (src/listen.c): tcpack.socket none (a plain client
-listener), tcpack-agent.socket "agent", tcpack-proxy.socket one of
-"proxy-v1", "proxy-v2", "proxy-any". A name tcpack does not know would be
-served as a plain client listener, or refused at start-up, and so would
-more than TCPACK_ROLE_FDS_MAX (4) fds named "agent" (every ListenStream= of
-a unit gets its name). The
-sockets other than tcpack.socket are shipped disabled: they name the
+listener), tcpack-agent.socket "agent", tcpack-metrics.socket "metrics",
+tcpack-proxy.socket one of "proxy-v1", "proxy-v2", "proxy-any". A name
+tcpack does not know would be served as a plain client listener, or
+refused at start-up, and so would more than TCPACK_ROLE_FDS_MAX (4) fds
+named "agent", or "metrics" (every ListenStream= of a unit gets its name).
+The sockets other than tcpack.socket are shipped disabled: they name the
 service with Service=, and the service must not pull them in (Wants=,
 Requires=, Sockets=), or starting it would open their ports.
 
@@ -73,7 +73,10 @@ SOCKET_ROLES = {
     "tcpack.socket": "client",
     "tcpack-agent.socket": "agent",
     "tcpack-proxy.socket": "proxy",
+    "tcpack-metrics.socket": "metrics",
 }
+# Roles whose fds tcpack takes at most TCPACK_ROLE_FDS_MAX of (src/listen.c).
+ROLE_FDS_MAX = {"agent": 4, "metrics": 4}
 
 
 def directives(path):
@@ -148,16 +151,20 @@ def main():
     names = [os.path.basename(p) for p in sockets]
     if "tcpack.socket" not in names:
         errors.append("tcpack.socket not given")
-    agent_fds = 0
+    role_fds = {role: 0 for role in ROLE_FDS_MAX}
     for path in sockets:
         addrs = check_socket(path, service_deps, errors)
         listen += addrs
-        if SOCKET_ROLES.get(os.path.basename(path)) == "agent":
-            agent_fds += len(addrs)
+        role = SOCKET_ROLES.get(os.path.basename(path))
+        if role in role_fds:
+            role_fds[role] += len(addrs)
     # FileDescriptorName= names every fd of a unit alike, and tcpack refuses
-    # to start with more than TCPACK_ROLE_FDS_MAX fds named "agent".
-    if agent_fds > 4:
-        errors.append(f"{agent_fds} ListenStream= for the agent: tcpack takes at most 4 agent sockets")
+    # to start with more than TCPACK_ROLE_FDS_MAX fds named "agent" or
+    # "metrics".
+    for role, n in role_fds.items():
+        if n > ROLE_FDS_MAX[role]:
+            errors.append(f"{n} ListenStream= for the {role} role: tcpack takes at most "
+                          f"{ROLE_FDS_MAX[role]} {role} sockets")
     for addr in sorted({a for a in listen if listen.count(a) > 1}):
         errors.append(f"ListenStream={addr} is in two sockets")
 

@@ -179,8 +179,19 @@ static void check_every_split(const uint8_t *in, size_t len, struct outcome *ret
 {
 	struct outcome *bytewise = malloc(sizeof(*bytewise)), *got = malloc(sizeof(*got));
 	size_t *cuts = malloc(sizeof(*cuts) * (len + 1));
-	size_t step_a = len > 128 ? len / 32 + 1 : 1, step_b = len > 128 ? len / 24 + 1 : 1;
+	size_t step_a = len > 128 ? len / 32 + 1 : 1, step_b = len > 128 ? len / 24 + 1 : 1, step_two = 1;
 
+	/*
+	 * Under valgrind (scripts/valgrind says so) some 64 cuts in two and 64
+	 * pairs of cuts per stream: it looks for memory errors, which the
+	 * byte-at-a-time feed already walks the same code for; the native and
+	 * sanitizer runs take every cut.
+	 */
+	if (getenv("TCPACK_TEST_VALGRIND")) {
+		step_a = len / 8 + 1;
+		step_b = len / 8 + 1;
+		step_two = len / 64 + 1;
+	}
 	assert_true(bytewise && got && cuts);
 	for (size_t i = 0; i < len; i++)
 		cuts[i] = i + 1;
@@ -190,7 +201,7 @@ static void check_every_split(const uint8_t *in, size_t len, struct outcome *ret
 
 	feed_whole(in, len, got);
 	assert_same_outcome(bytewise, got);
-	for (size_t a = 0; a <= len; a++) {
+	for (size_t a = 0; a <= len; a += step_two) {
 		size_t two[] = { a, len };
 
 		feed_in_pieces(in, two, 2, got);

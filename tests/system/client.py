@@ -626,6 +626,23 @@ def cmd_proxied(a):
 		"" if got == a.expect else "; expected %s" % text(a.expect)))
 
 
+def cmd_metrics(a):
+	"""GET /metrics: 200, and each --want family with a sample at least --min."""
+	with connect(a.host, a.port) as s:
+		s.sendall(b"GET /metrics HTTP/1.1\r\nHost: tcpack\r\nConnection: close\r\n\r\n")
+		got = recv_until_eof(s, time.monotonic() + 10)
+	head, _, body = got.partition(b"\r\n\r\n")
+	status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+	values = {}
+	for line in body.decode(errors="replace").splitlines():
+		if line and not line.startswith("#"):
+			name, _, value = line.rpartition(" ")
+			values[name] = float(value)
+	bad = [w for w in a.want if values.get(w, -1) < a.min]
+	return done(status == "HTTP/1.1 200 OK" and not bad, "%s, %d bytes, %d samples; %s" % (
+		status, len(body), len(values), ", ".join("%s %s" % (w, values.get(w)) for w in a.want)))
+
+
 def cmd_journal_fields(a):
 	"""An entry of journalctl -o json with every --want KEY=VALUE."""
 	want = dict(w.split("=", 1) for w in a.want)
@@ -712,6 +729,11 @@ def main():
 	s.add_argument("--expect", type=text_arg, required=True)
 	s.add_argument("--report")
 	s.set_defaults(fn=cmd_proxied)
+
+	s = sub.add_parser("metrics")
+	s.add_argument("--want", action="append", required=True, help="a sample name, repeatable")
+	s.add_argument("--min", type=float, default=1)
+	s.set_defaults(fn=cmd_metrics)
 
 	s = sub.add_parser("journal-fields")
 	s.add_argument("--json", required=True, help="output of journalctl -o json")

@@ -35,6 +35,7 @@ static const char *const key_names[] = {
 	"mode", "reply", "error-reply", "max-message", "listen", "log-level", "log-data-max",
 	"log-rate-limit", "max-connections", "idle-timeout", "message-timeout",
 	"shutdown-timeout", "max-pending", "buffer-count", "buffer-size", "threads", "engine",
+	"agent-listen", "metrics-listen", "admin-state", "drain-grace", "check-log-interval",
 };
 #define N_KEY_NAMES (sizeof(key_names) / sizeof(key_names[0]))
 
@@ -50,7 +51,18 @@ static void check_valid(const struct tcpack_config *c)
 
 		FUZZ_ASSERT((a->addr.ss_family == AF_INET && a->len == sizeof(struct sockaddr_in)) ||
 			    (a->addr.ss_family == AF_INET6 && a->len == sizeof(struct sockaddr_in6)));
+		FUZZ_ASSERT(c->listen_proxy[i] >= TCPACK_PROXY_OFF && c->listen_proxy[i] <= TCPACK_PROXY_ANY);
 	}
+	for (int k = 0; k < 2; k++) {
+		const struct tcpack_addr *a = k ? &c->metrics_listen : &c->agent_listen;
+
+		FUZZ_ASSERT(a->len == 0 ||
+			    (a->addr.ss_family == AF_INET && a->len == sizeof(struct sockaddr_in)) ||
+			    (a->addr.ss_family == AF_INET6 && a->len == sizeof(struct sockaddr_in6)));
+	}
+	FUZZ_ASSERT(c->admin_state >= TCPACK_ADMIN_READY && c->admin_state <= TCPACK_ADMIN_MAINT);
+	FUZZ_ASSERT(c->drain_grace_ms <= 3600000);
+	FUZZ_ASSERT(c->check_log_interval_ms <= 86400000);
 	FUZZ_ASSERT(c->log_level >= LOG_ERR && c->log_level <= LOG_DEBUG);
 	FUZZ_ASSERT(c->log_data_max <= 65536);
 	FUZZ_ASSERT(c->log_rate_limit <= 1000000);

@@ -102,7 +102,7 @@ static int parse_unit_number(const char *s, const struct unit *units, uint64_t *
 	return -EINVAL;
 }
 
-enum key_type { T_MODE, T_TEXT, T_SIZE, T_UINT, T_TIME, T_LEVEL, T_LISTEN, T_ENGINE, T_AGENT, T_ADMIN };
+enum key_type { T_MODE, T_TEXT, T_SIZE, T_UINT, T_TIME, T_LEVEL, T_LISTEN, T_ENGINE, T_ADDR_OFF, T_ADMIN };
 
 struct key {
 	const char *name;
@@ -129,13 +129,13 @@ static const struct key keys[] = {
 	  "ADDR:PORT or [ADDR6]:PORT, repeatable (default 127.0.0.1:12345),\n"
 	  "                           then optionally ' proxy-protocol=off|v1|v2|any';\n"
 	  "                           ignored when systemd passes sockets" },
-	{ "metrics-listen", T_AGENT, 0, 0, OFF(metrics_listen), 0, false,
+	{ "metrics-listen", T_ADDR_OFF, 0, 0, OFF(metrics_listen), 0, false,
 	  "ADDR:PORT serving Prometheus metrics on GET /metrics, or off\n"
 	  "                           (default off); ignored when systemd passes sockets" },
 	{ "check-log-interval", T_TIME, 0, 86400000, OFF(check_log_interval_ms), 0, false,
 	  "log one summary line of health checks seen this often, 0 = never\n"
 	  "                           (default 60s; each one is logged at debug level)" },
-	{ "agent-listen", T_AGENT, 0, 0, OFF(agent_listen), 0, false,
+	{ "agent-listen", T_ADDR_OFF, 0, 0, OFF(agent_listen), 0, false,
 	  "ADDR:PORT answering HAProxy's agent check, or off (default off);\n"
 	  "                           ignored when systemd passes sockets" },
 	{ "admin-state", T_ADMIN, 0, 0, OFF(admin_state), 0, false,
@@ -321,7 +321,7 @@ static int set_key(struct tcpack_config *c, const struct key *k, const char *val
 		return 0;
 	}
 
-	case T_AGENT: {
+	case T_ADDR_OFF: {
 		struct tcpack_addr a = { 0 };
 
 		if (strcmp(value, "off") != 0 && tcpack_addr_parse(value, &a) < 0)

@@ -179,34 +179,30 @@ static void notify_status(struct server *s)
 		   st.bytes_in, st.bytes_out, st.errors);
 }
 
-/* Every worker's loop ran within the last watchdog half-period. */
-static bool workers_alive(struct server *s)
+/* The first serving worker whose loop has not run for more than @ms, or -1. */
+static int stalled_worker(struct server *s, uint64_t ms)
 {
-	uint64_t limit = s->watchdog_usec / 2000;
-
 	for (unsigned int i = 0; i < s->n; i++) {
 		uint64_t hb = atomic_load_explicit(&s->shared.ctls[i].heartbeat_ms,
 						   memory_order_relaxed);
 
 		if (atomic_load(&s->shared.ctls[i].state) == TCPACK_WORKER_SERVING &&
-		    s->now_ms > hb + limit + 1000)
-			return false;
+		    s->now_ms > hb + ms)
+			return (int)i;
 	}
-	return true;
+	return -1;
+}
+
+/* Every worker's loop ran within the last watchdog half-period. */
+static bool workers_alive(struct server *s)
+{
+	return stalled_worker(s, s->watchdog_usec / 2000 + 1000) < 0;
 }
 
 /* A serving worker whose loop stopped running, or -1. */
 static int stuck_worker(struct server *s)
 {
-	for (unsigned int i = 0; i < s->n; i++) {
-		uint64_t hb = atomic_load_explicit(&s->shared.ctls[i].heartbeat_ms,
-						   memory_order_relaxed);
-
-		if (atomic_load(&s->shared.ctls[i].state) == TCPACK_WORKER_SERVING &&
-		    s->now_ms > hb + STUCK_MS + s->shared.tick_ms)
-			return (int)i;
-	}
-	return -1;
+	return stalled_worker(s, STUCK_MS + s->shared.tick_ms);
 }
 
 static void agent_close(struct server *s, unsigned int i)

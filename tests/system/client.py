@@ -258,8 +258,21 @@ def cmd_journal(a):
 		rep = json.load(f)
 	want = {"REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": str(rep["local_port"]),
 		"BYTES": str(rep["sent"])}
+	e, n = journal_entry(a.json, want)
+	if e is None:
+		return done(False, "none of %d entries has %s" % (n, " ".join("%s=%s" % kv for kv in want.items())))
+	data = e.get("TCPACK_DATA")
+	ok = data == a.data.decode() and e.get("TCPACK_MODE") == "oneshot"
+	return done(ok, "entry %r: REMOTE_ADDR=%s REMOTE_PORT=%s BYTES=%s TCPACK_MODE=%s "
+		    "TCPACK_DATA=%r PRIORITY=%s" % (
+			    e.get("MESSAGE"), e["REMOTE_ADDR"], e["REMOTE_PORT"], e["BYTES"],
+			    e.get("TCPACK_MODE"), data, e.get("PRIORITY")))
+
+
+def journal_entry(path, want):
+	"""The first entry of journalctl -o json output at @path with every field of @want, and how many were read."""
 	n = 0
-	with open(a.json, encoding="utf-8", errors="replace") as f:
+	with open(path, encoding="utf-8", errors="replace") as f:
 		for line in f:
 			try:
 				e = json.loads(line)
@@ -267,13 +280,8 @@ def cmd_journal(a):
 				continue
 			n += 1
 			if all(e.get(k) == v for k, v in want.items()):
-				data = e.get("TCPACK_DATA")
-				ok = data == a.data.decode() and e.get("TCPACK_MODE") == "oneshot"
-				return done(ok, "entry %r: REMOTE_ADDR=%s REMOTE_PORT=%s BYTES=%s TCPACK_MODE=%s "
-					    "TCPACK_DATA=%r PRIORITY=%s" % (
-						    e.get("MESSAGE"), e["REMOTE_ADDR"], e["REMOTE_PORT"], e["BYTES"],
-						    e.get("TCPACK_MODE"), data, e.get("PRIORITY")))
-	return done(False, "none of %d entries has %s" % (n, " ".join("%s=%s" % kv for kv in want.items())))
+				return e, n
+	return None, n
 
 
 # ---- load: a steady rate of exchanges across every service transition -------
@@ -646,18 +654,10 @@ def cmd_metrics(a):
 def cmd_journal_fields(a):
 	"""An entry of journalctl -o json with every --want KEY=VALUE."""
 	want = dict(w.split("=", 1) for w in a.want)
-	n = 0
-	with open(a.json, encoding="utf-8", errors="replace") as f:
-		for line in f:
-			try:
-				e = json.loads(line)
-			except ValueError:
-				continue
-			n += 1
-			if all(e.get(k) == v for k, v in want.items()):
-				return done(True, "entry %r: %s" % (e.get("MESSAGE"), " ".join(
-					"%s=%s" % (k, e.get(k)) for k in want)))
-	return done(False, "none of %d entries has %s" % (n, " ".join(a.want)))
+	e, n = journal_entry(a.json, want)
+	if e is None:
+		return done(False, "none of %d entries has %s" % (n, " ".join(a.want)))
+	return done(True, "entry %r: %s" % (e.get("MESSAGE"), " ".join("%s=%s" % (k, e.get(k)) for k in want)))
 
 
 def main():
